@@ -1,0 +1,1 @@
+"""fpga layer (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""macforge hardware generator (Amaranth HDL). Imports amaranth only."""

@@ -1,0 +1,193 @@
+"""Output-stationary systolic MAC array with input skewing and a row drain."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, EnableInserter, Module, Mux, Signal, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .config import AccelConfig
+from .pe import ProcessingElement
+
+__all__ = ["SystolicArray", "slice_layout", "result_layout"]
+
+
+def slice_layout(config: AccelConfig) -> data.StructLayout:
+    """One K-slice of C = A @ B: column k of A and row k of B.
+
+    Fields (LSB first): ``a`` (rows x signed int8, ``a[i] = A[i, k]``),
+    ``b`` (cols x signed int8, ``b[j] = B[k, j]``), ``first`` (1: clear the
+    accumulators before this slice; 0: keep accumulating), ``last`` (1: this is
+    the final slice; drain the results afterwards).
+    """
+    w = config.input_width
+    return data.StructLayout(
+        {
+            "a": data.ArrayLayout(signed(w), config.rows),
+            "b": data.ArrayLayout(signed(w), config.cols),
+            "first": 1,
+            "last": 1,
+        }
+    )
+
+
+def result_layout(config: AccelConfig) -> data.StructLayout:
+    """One drained row of C: ``row[j] = C[i, j]`` (signed acc_width), ``last`` on row rows-1."""
+    return data.StructLayout(
+        {"row": data.ArrayLayout(signed(config.acc_width), config.cols), "last": 1}
+    )
+
+
+class SystolicArray(wiring.Component):
+    """``rows x cols`` output-stationary array computing C = A @ B in int8 -> int32.
+
+    The array takes one K-slice per accepted transfer on ``slices`` (see
+    `slice_layout`) and skews it diagonally itself: row ``i`` of A is delayed
+    ``i`` edges and column ``j`` of B ``j`` edges, so PE(i, j) multiplies
+    A[i, k] * B[k, j] ``1 + i + j`` edges after slice k is accepted.
+
+    After a slice with ``last`` set, ``results`` delivers the ``rows`` rows of C
+    (row 0 first) on consecutive cycles unless back-pressured; the final row has
+    ``last`` set. The first row is valid `latency` cycles after the cycle in
+    which the last slice was accepted.
+
+    Throughput: slices are accepted every cycle (no bubbles between matrices)
+    as long as consecutive matrices are at least ``min_k = max(rows, cols)``
+    slices long; a ``last`` slice arriving sooner is held (``ready`` low) until
+    the drain of the previous matrix can no longer collide with it.
+
+    Back-pressure: while ``results.valid & ~results.ready`` the whole array is
+    frozen (a global clock enable); ``slices.ready`` is low during the freeze.
+    ``slices.ready`` depends combinationally on ``results.ready`` and on
+    ``slices.payload.last``.
+
+    Errors: ``overflow`` is a sticky flag (cleared by reset) set when a matrix
+    runs longer than ``config.max_k`` slices, the longest the accumulator width
+    is proven to hold; the results of such a matrix must not be trusted.
+
+    Parameters
+    ----------
+    config : AccelConfig
+
+    Attributes
+    ----------
+    slices : In(stream.Signature(slice_layout(config)))
+    results : Out(stream.Signature(result_layout(config)))
+    overflow : Out(1)
+    """
+
+    def __init__(self, config: AccelConfig) -> None:
+        if not isinstance(config, AccelConfig):
+            raise TypeError(f"config must be an AccelConfig, got {config!r}")
+        self.config = config
+        super().__init__(
+            {
+                "slices": In(stream.Signature(slice_layout(config))),
+                "results": Out(stream.Signature(result_layout(config))),
+                "overflow": Out(1),
+            }
+        )
+
+    @property
+    def latency(self) -> int:
+        """Cycles from accepting the last slice to the first result row being valid."""
+        return self.config.cols + 1
+
+    @property
+    def min_k(self) -> int:
+        """Shortest matrix (in slices) that streams back-to-back without bubbles."""
+        return max(self.config.rows, self.config.cols)
+
+    def elaborate(self, platform):
+        cfg = self.config
+        rows, cols = cfg.rows, cfg.cols
+        m = Module()
+        core = Module()  # everything below advances only while `enable`
+
+        enable = Signal()
+        m.d.comb += enable.eq(~(self.results.valid & ~self.results.ready))
+
+        # -- input handshake, gap rule for `last`, overflow check ------------
+        cooldown = Signal(range(self.min_k), name="cooldown")
+        last_blocked = self.slices.payload.last & (cooldown != 0)
+        m.d.comb += self.slices.ready.eq(enable & ~last_blocked)
+        accept = Signal()
+        m.d.comb += accept.eq(self.slices.valid & self.slices.ready)
+        with core.If(accept & self.slices.payload.last):
+            core.d.sync += cooldown.eq(self.min_k - 1)
+        with core.Elif(cooldown != 0):
+            core.d.sync += cooldown.eq(cooldown - 1)
+
+        k_count = Signal(range(cfg.max_k + 1), name="k_count")
+        with core.If(accept):
+            with core.If(self.slices.payload.first):
+                core.d.sync += k_count.eq(1)
+            with core.Elif(k_count == cfg.max_k):
+                core.d.sync += self.overflow.eq(1)
+            with core.Else():
+                core.d.sync += k_count.eq(k_count + 1)
+
+        # -- input register stage ----------------------------------------------
+        in_valid = Signal()
+        in_slice = Signal(slice_layout(cfg))
+        core.d.sync += in_valid.eq(accept)
+        with core.If(accept):
+            core.d.sync += in_slice.eq(self.slices.payload)
+
+        # -- diagonal skew: row i delayed i edges, column j delayed j edges ---
+        def delay(sig, n, name):
+            for stage in range(n):
+                nxt = Signal.like(sig, name=f"{name}_d{stage + 1}")
+                core.d.sync += nxt.eq(sig)
+                sig = nxt
+            return sig
+
+        row_a, row_valid, row_first, row_last = [], [], [], []
+        for i in range(rows):
+            row_a.append(delay(in_slice.a[i], i, f"a{i}"))
+            row_valid.append(delay(in_valid, i, f"v{i}"))
+            row_first.append(delay(in_slice.first, i, f"f{i}"))
+            row_last.append(delay(in_slice.last, i, f"l{i}"))
+        col_b = [delay(in_slice.b[j], j, f"b{j}") for j in range(cols)]
+
+        # -- the PE grid -----------------------------------------------------------
+        pes = [
+            [
+                ProcessingElement(input_width=cfg.input_width, acc_width=cfg.acc_width)
+                for _ in range(cols)
+            ]
+            for _ in range(rows)
+        ]
+        for i in range(rows):
+            for j in range(cols):
+                pe = pes[i][j]
+                core.submodules[f"pe_{i}_{j}"] = pe
+                if j == 0:
+                    m.d.comb += [
+                        pe.a_in.eq(row_a[i]),
+                        pe.valid_in.eq(row_valid[i]),
+                        pe.first_in.eq(row_first[i]),
+                        pe.last_in.eq(row_last[i]),
+                    ]
+                else:
+                    left = pes[i][j - 1]
+                    m.d.comb += [
+                        pe.a_in.eq(left.a_out),
+                        pe.valid_in.eq(left.valid_out),
+                        pe.first_in.eq(left.first_out),
+                        pe.last_in.eq(left.last_out),
+                    ]
+                m.d.comb += pe.b_in.eq(col_b[j] if i == 0 else pes[i - 1][j].b_out)
+
+        # -- drain: row i is complete when `last` leaves its rightmost PE -------
+        row_done = [pes[i][cols - 1].last_out for i in range(rows)]
+        m.d.comb += self.results.valid.eq(Cat(*row_done).any())
+        for j in range(cols):
+            picked = 0
+            for i in range(rows):
+                picked = picked | Mux(row_done[i], pes[i][j].result, 0)
+            m.d.comb += self.results.payload.row[j].eq(picked)
+        m.d.comb += self.results.payload.last.eq(row_done[rows - 1])
+
+        m.submodules.core = EnableInserter(enable)(core)
+        return m

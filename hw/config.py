@@ -1,0 +1,166 @@
+"""The one configuration object that drives the whole generator.
+
+`AccelConfig` is frozen and validated at construction: every bad field raises a
+`ValueError` that names the field and the value. Hardware (``hw``), host
+software (``host``) and the testbenches (``sim``) all read the same object.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+
+__all__ = ["AccelConfig", "PRESETS", "preset", "max_k_for"]
+
+#: Bounds on the array shape.
+MIN_DIM, MAX_DIM = 1, 64
+#: Only TFLite int8 operands are supported.
+SUPPORTED_INPUT_WIDTHS = (8,)
+#: Accumulator width bounds, in bits (two's complement).
+MIN_ACC_WIDTH, MAX_ACC_WIDTH = 16, 48
+
+
+def max_k_for(acc_width: int, input_width: int = 8) -> int:
+    """Largest K whose int8 dot product can never overflow ``acc_width`` bits.
+
+    The largest product magnitude of two signed ``input_width``-bit numbers is
+    ``(-2**(w-1))**2 = 2**(2w-2)`` (for int8: -128 * -128 = 16384), and it is
+    positive, so the sum of K products fits when ``K * 2**(2w-2) <= 2**(acc-1) - 1``.
+    The most negative sum, ``K * -128 * 127``, is smaller in magnitude.
+    """
+    return (2 ** (acc_width - 1) - 1) // (2 ** (2 * input_width - 2))
+
+
+def _check_int(name: str, value: object, lo: int, hi: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"AccelConfig.{name} must be an int, got {value!r}")
+    if not lo <= value <= hi:
+        raise ValueError(f"AccelConfig.{name} must be in [{lo}, {hi}], got {value}")
+
+
+@dataclass(frozen=True)
+class AccelConfig:
+    """Parameters of one generated accelerator.
+
+    Parameters
+    ----------
+    rows : int
+        Array rows, 1..64. Rows index the M dimension (rows of A and of C).
+    cols : int
+        Array columns, 1..64. Columns index the N dimension (columns of B and C).
+    input_width : int
+        Operand width in bits; 8 (signed int8, TFLite) is the only supported value.
+    acc_width : int
+        Accumulator width in bits, 16..48, two's complement.
+    max_k : int
+        Largest reduction length K one matrix may have. Must satisfy
+        ``max_k <= max_k_for(acc_width)`` so that no accumulator can overflow;
+        the hardware flags a longer matrix as an error instead of wrapping.
+    name : str
+        Label used in reports and build-folder names.
+
+    Raises
+    ------
+    ValueError
+        For any field out of range, naming the field and value; in particular
+        when ``acc_width`` is too narrow for ``max_k`` (both numbers are named).
+    """
+
+    rows: int = 8
+    cols: int = 8
+    input_width: int = 8
+    acc_width: int = 32
+    max_k: int = 4096
+    name: str = "custom"
+
+    def __post_init__(self) -> None:
+        _check_int("rows", self.rows, MIN_DIM, MAX_DIM)
+        _check_int("cols", self.cols, MIN_DIM, MAX_DIM)
+        if self.input_width not in SUPPORTED_INPUT_WIDTHS:
+            raise ValueError(
+                f"AccelConfig.input_width must be one of {SUPPORTED_INPUT_WIDTHS} "
+                f"(TFLite int8), got {self.input_width!r}"
+            )
+        _check_int("acc_width", self.acc_width, MIN_ACC_WIDTH, MAX_ACC_WIDTH)
+        _check_int("max_k", self.max_k, 1, 2**24)
+        limit = max_k_for(self.acc_width, self.input_width)
+        if self.max_k > limit:
+            raise ValueError(
+                f"AccelConfig: acc_width={self.acc_width} bits is too narrow for "
+                f"max_k={self.max_k}: it covers K <= {limit}; widen the accumulator "
+                f"to {self.min_acc_width_for(self.max_k)} bits or lower max_k"
+            )
+        if (
+            not isinstance(self.name, str)
+            or not self.name.replace("-", "").replace("_", "").isalnum()
+        ):
+            raise ValueError(
+                f"AccelConfig.name must be a non-empty word of letters, digits, '-' "
+                f"or '_', got {self.name!r}"
+            )
+
+    # -- derived figures -------------------------------------------------
+    def min_acc_width_for(self, k: int) -> int:
+        """Smallest accumulator width (bits) that holds any K-long int8 dot product."""
+        width = MIN_ACC_WIDTH
+        while max_k_for(width, self.input_width) < k:
+            width += 1
+        return width
+
+    @property
+    def k_width(self) -> int:
+        """Bits of a counter that holds 0..max_k."""
+        return self.max_k.bit_length()
+
+    @property
+    def peak_macs_per_cycle(self) -> int:
+        """MACs the array completes per clock when fully busy (rows x cols)."""
+        return self.rows * self.cols
+
+    def replace(self, **changes: object) -> AccelConfig:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> AccelConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"AccelConfig: unknown field(s) {unknown}; known: {sorted(known)}")
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, text: str) -> AccelConfig:
+        return cls.from_dict(json.loads(text))
+
+    @property
+    def key(self) -> str:
+        """Short stable identifier, e.g. ``8x8-a32-k4096``, for build folders."""
+        return f"{self.rows}x{self.cols}-a{self.acc_width}-k{self.max_k}"
+
+
+#: Named presets. ``tiny`` has a deliberately narrow accumulator (22 bits) so
+#: tests at its largest K fill the accumulator to within 1 % of overflow.
+PRESETS: dict[str, AccelConfig] = {
+    "tiny": AccelConfig(rows=2, cols=2, acc_width=22, max_k=127, name="tiny"),
+    "default": AccelConfig(rows=8, cols=8, acc_width=32, max_k=4096, name="default"),
+    "icebreaker": AccelConfig(rows=4, cols=4, acc_width=24, max_k=511, name="icebreaker"),
+    "ulx3s": AccelConfig(rows=8, cols=8, acc_width=32, max_k=4096, name="ulx3s"),
+}
+
+
+def preset(name: str) -> AccelConfig:
+    """The named preset; unknown names raise a `ValueError` listing the known ones."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown config {name!r}; known configs: {', '.join(sorted(PRESETS))}"
+        ) from None

@@ -1,0 +1,5 @@
+import sys
+
+from macforge.cli import main
+
+sys.exit(main())

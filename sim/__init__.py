@@ -1,0 +1,1 @@
+"""Verification: golden models (the spec), packing helpers, simulator runner, cocotb benches."""

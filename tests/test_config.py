@@ -1,0 +1,67 @@
+"""AccelConfig validation: every invalid field is a ValueError naming it."""
+
+import pytest
+
+from hw.config import PRESETS, AccelConfig, max_k_for, preset
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("rows", 0),
+        ("rows", 65),
+        ("rows", 2.0),
+        ("rows", True),
+        ("cols", 0),
+        ("cols", 100),
+        ("cols", "8"),
+        ("input_width", 4),
+        ("input_width", 16),
+        ("acc_width", 8),
+        ("acc_width", 64),
+        ("max_k", 0),
+        ("max_k", -5),
+        ("name", ""),
+        ("name", "a b"),
+        ("name", 3),
+    ],
+)
+def test_invalid_field_is_value_error(field, value):
+    with pytest.raises(ValueError, match=field):
+        AccelConfig(**{field: value})
+
+
+def test_narrow_accumulator_names_both_numbers():
+    with pytest.raises(ValueError) as err:
+        AccelConfig(acc_width=20, max_k=100)
+    msg = str(err.value)
+    assert "acc_width=20" in msg and "max_k=100" in msg and "K <= 31" in msg
+
+
+def test_max_k_bound_is_tight():
+    # 32-bit: 131071 * 16384 = 2**31 - 16384 fits; one more would not.
+    assert max_k_for(32) == 131071
+    assert 131071 * 16384 <= 2**31 - 1 < 131072 * 16384
+    AccelConfig(acc_width=32, max_k=131071)
+    with pytest.raises(ValueError):
+        AccelConfig(acc_width=32, max_k=131072)
+    assert AccelConfig(acc_width=32, max_k=2).min_acc_width_for(131072) == 33
+
+
+def test_presets_and_unknown_name():
+    assert preset("tiny").rows == 2 and preset("tiny").cols == 2
+    assert preset("default").rows == 8 and preset("default").cols == 8
+    with pytest.raises(ValueError, match="known configs: .*default.*tiny"):
+        preset("huge")
+    for name, cfg in PRESETS.items():
+        assert cfg.name == name
+
+
+def test_frozen_and_roundtrip():
+    cfg = preset("default")
+    with pytest.raises(AttributeError):
+        cfg.rows = 4  # type: ignore[misc]
+    assert AccelConfig.from_json(cfg.to_json()) == cfg
+    with pytest.raises(ValueError, match="unknown field"):
+        AccelConfig.from_dict({"rows": 2, "bogus": 1})
+    assert cfg.replace(rows=4).rows == 4
