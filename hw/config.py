@@ -8,6 +8,7 @@ software (``host``) and the testbenches (``sim``) all read the same object.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from dataclasses import dataclass
 
@@ -19,6 +20,18 @@ MIN_DIM, MAX_DIM = 1, 64
 SUPPORTED_INPUT_WIDTHS = (8,)
 #: Accumulator width bounds, in bits (two's complement).
 MIN_ACC_WIDTH, MAX_ACC_WIDTH = 16, 48
+#: Command/result stream widths, in bytes.
+SUPPORTED_BUS_BYTES = (4, 8, 16)
+#: Parameter bits stored per output channel: bias 32 + multiplier 32 + shift 6.
+PARAM_BITS_PER_CHANNEL = 70
+#: On-chip RAM bits per target (block RAM + single-port RAM); None = no limit.
+TARGET_MEMORY_BITS: dict[str, int | None] = {
+    "generic": None,
+    "ice40-up5k": 30 * 4096 + 4 * 256 * 1024,
+    "ecp5-25f": 56 * 18432,
+    "ecp5-45f": 108 * 18432,
+    "ecp5-85f": 208 * 18432,
+}
 
 
 def max_k_for(acc_width: int, input_width: int = 8) -> int:
@@ -57,6 +70,20 @@ class AccelConfig:
         Largest reduction length K one matrix may have. Must satisfy
         ``max_k <= max_k_for(acc_width)`` so that no accumulator can overflow;
         the hardware flags a longer matrix as an error instead of wrapping.
+    bus_bytes : int
+        Width of the command and result streams in bytes (4, 8 or 16). One A
+        buffer entry (``rows`` bytes) or B entry (``cols`` bytes) is carried in
+        ``ceil(entry / bus_bytes)`` words, so loading keeps pace with the array
+        when ``bus_bytes >= max(rows, cols)``.
+    a_depth, b_depth : int
+        Entries in the A buffer (each one K-slice: ``rows`` int8) and in the B
+        buffer (each ``cols`` int8); 16..65536.
+    param_depth : int
+        Channel groups in the parameter buffer (each ``cols`` channels of bias,
+        multiplier and shift); 1..256.
+    target : str
+        Device whose on-chip memory must hold the buffers: ``generic`` (no
+        limit), ``ice40-up5k``, ``ecp5-25f``, ``ecp5-45f``, ``ecp5-85f``.
     name : str
         Label used in reports and build-folder names.
 
@@ -72,6 +99,11 @@ class AccelConfig:
     input_width: int = 8
     acc_width: int = 32
     max_k: int = 4096
+    bus_bytes: int = 8
+    a_depth: int = 1024
+    b_depth: int = 1024
+    param_depth: int = 32
+    target: str = "generic"
     name: str = "custom"
 
     def __post_init__(self) -> None:
@@ -114,6 +146,37 @@ class AccelConfig:
         return self.max_k.bit_length()
 
     @property
+    def buffer_bits(self) -> int:
+        """On-chip memory bits of the A, B and parameter buffers."""
+        w = self.input_width
+        params = self.param_depth * self.cols * PARAM_BITS_PER_CHANNEL
+        return self.a_depth * self.rows * w + self.b_depth * self.cols * w + params
+
+    @property
+    def bus_bits(self) -> int:
+        return 8 * self.bus_bytes
+
+    @property
+    def a_words_per_entry(self) -> int:
+        """Command words that carry one A buffer entry (``rows`` bytes)."""
+        return -(-self.rows // self.bus_bytes)
+
+    @property
+    def b_words_per_entry(self) -> int:
+        """Command words that carry one B buffer entry (``cols`` bytes)."""
+        return -(-self.cols // self.bus_bytes)
+
+    @property
+    def int8_words_per_row(self) -> int:
+        """Result words per stored row of C in int8 mode (``cols`` bytes)."""
+        return -(-self.cols // self.bus_bytes)
+
+    @property
+    def raw_words_per_row(self) -> int:
+        """Result words per stored row of C in raw int32 mode (``4 * cols`` bytes)."""
+        return -(-4 * self.cols // self.bus_bytes)
+
+    @property
     def peak_macs_per_cycle(self) -> int:
         """MACs the array completes per clock when fully busy (rows x cols)."""
         return self.rows * self.cols
@@ -143,16 +206,38 @@ class AccelConfig:
     @property
     def key(self) -> str:
         """Short stable identifier, e.g. ``8x8-a32-k4096``, for build folders."""
-        return f"{self.rows}x{self.cols}-a{self.acc_width}-k{self.max_k}"
+        digest = hashlib.sha256(self.to_json().encode()).hexdigest()[:6]
+        return f"{self.rows}x{self.cols}-a{self.acc_width}-k{self.max_k}-{digest}"
 
 
 #: Named presets. ``tiny`` has a deliberately narrow accumulator (22 bits) so
 #: tests at its largest K fill the accumulator to within 1 % of overflow.
 PRESETS: dict[str, AccelConfig] = {
-    "tiny": AccelConfig(rows=2, cols=2, acc_width=22, max_k=127, name="tiny"),
+    "tiny": AccelConfig(
+        rows=2,
+        cols=2,
+        acc_width=22,
+        max_k=127,
+        bus_bytes=4,
+        a_depth=256,
+        b_depth=256,
+        param_depth=16,
+        name="tiny",
+    ),
     "default": AccelConfig(rows=8, cols=8, acc_width=32, max_k=4096, name="default"),
-    "icebreaker": AccelConfig(rows=4, cols=4, acc_width=24, max_k=511, name="icebreaker"),
-    "ulx3s": AccelConfig(rows=8, cols=8, acc_width=32, max_k=4096, name="ulx3s"),
+    "icebreaker": AccelConfig(
+        rows=4,
+        cols=4,
+        acc_width=24,
+        max_k=511,
+        bus_bytes=4,
+        a_depth=512,
+        b_depth=512,
+        param_depth=16,
+        target="ice40-up5k",
+        name="icebreaker",
+    ),
+    "ulx3s": AccelConfig(rows=8, cols=8, acc_width=32, max_k=4096, target="ecp5-85f", name="ulx3s"),
 }
 
 

@@ -8,13 +8,46 @@ Contract (TFLite int8 reference semantics)
 * ``matmul(a, b)`` is ``C[i, j] = sum_k A[i, k] * B[k, j]`` computed exactly and
   returned as int32; a sum outside the signed ``acc_bits`` range is an error
   (`OverflowError`), never a silent wrap.
+* ``requantize`` is TFLite's int8 output stage (``MultiplyByQuantizedMultiplier``
+  from tensorflow/lite/kernels/internal/common.h with gemmlowp's fixed-point
+  helpers), per output channel c::
+
+      x   = acc + bias[c]                                   (saturated to int32 *)
+      x   = x * 2**max(shift[c], 0)                         (saturated to int32 *)
+      x   = SaturatingRoundingDoublingHighMul(x, multiplier[c])
+      x   = RoundingDivideByPOT(x, max(-shift[c], 0))
+      out = clamp(x + zero_point, act_min, act_max)          -> int8
+
+  ``shift`` follows TFLite's sign convention (positive = left shift).
+  SaturatingRoundingDoublingHighMul(a, b) is ``INT32_MAX`` when
+  ``a == b == INT32_MIN``, else ``(a*b + nudge) / 2**31`` with C's truncating
+  division and ``nudge = 2**30`` if ``a*b >= 0`` else ``1 - 2**30`` (so exact
+  halves round toward +infinity: 1.5 -> 2, -1.5 -> -1, -0.5 -> 0).
+  RoundingDivideByPOT(x, e) rounds half away from zero:
+  ``(x >> e) + ((x & mask) > (mask >> 1) + (x < 0))`` with ``mask = 2**e - 1``.
+
+  (*) TFLite's C code leaves int32 overflow of these two steps undefined; this
+  contract saturates them and the hardware raises a STATUS flag when it happens.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["matmul", "check_int8"]
+__all__ = [
+    "matmul",
+    "check_int8",
+    "saturating_rounding_doubling_high_mul",
+    "rounding_divide_by_pot",
+    "multiply_by_quantized_multiplier",
+    "requantize",
+    "quantize_multiplier",
+    "check_requant_params",
+    "INT32_MIN",
+    "INT32_MAX",
+]
+
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 
 def check_int8(name: str, x: np.ndarray, ndim: int) -> np.ndarray:
@@ -57,3 +90,86 @@ def matmul(a: np.ndarray, b: np.ndarray, *, acc_bits: int = 32) -> np.ndarray:
     if c.size and (c.min() < lo or c.max() > hi):
         raise OverflowError(f"matmul result outside the {acc_bits}-bit accumulator range")
     return c.astype(np.int32 if acc_bits <= 32 else np.int64)
+
+
+def _i64(x) -> np.ndarray:
+    return np.asarray(x, dtype=np.int64)
+
+
+def _sat32(x: np.ndarray) -> np.ndarray:
+    return np.clip(x, INT32_MIN, INT32_MAX)
+
+
+def saturating_rounding_doubling_high_mul(a, b) -> np.ndarray:
+    """gemmlowp SaturatingRoundingDoublingHighMul on int32 values (elementwise), int64 out."""
+    a, b = np.broadcast_arrays(_i64(a), _i64(b))
+    ab = a * b  # |ab| <= 2**62: exact in int64
+    v = ab + np.where(ab >= 0, np.int64(1 << 30), np.int64(1 - (1 << 30)))
+    q = np.where(v >= 0, v >> 31, -((-v) >> 31))  # C division truncates toward zero
+    return np.where((a == INT32_MIN) & (b == INT32_MIN), np.int64(INT32_MAX), q)
+
+
+def rounding_divide_by_pot(x, exponent) -> np.ndarray:
+    """gemmlowp RoundingDivideByPOT: x / 2**exponent rounded half away from zero."""
+    x, e = np.broadcast_arrays(_i64(x), _i64(exponent))
+    if np.any((e < 0) | (e > 32)):
+        raise ValueError("RoundingDivideByPOT exponent must be in [0, 32]")
+    mask = (np.int64(1) << e) - 1
+    remainder = x & mask
+    threshold = (mask >> 1) + (x < 0)
+    return (x >> e) + (remainder > threshold)
+
+
+def multiply_by_quantized_multiplier(x, multiplier, shift) -> np.ndarray:
+    """TFLite MultiplyByQuantizedMultiplier with the saturating left shift of this contract."""
+    x, m, s = np.broadcast_arrays(_i64(x), _i64(multiplier), _i64(shift))
+    left = np.maximum(s, 0)
+    right = np.maximum(-s, 0)
+    shifted = _sat32(x * (np.int64(1) << np.minimum(left, 31)))
+    return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted, m), right)
+
+
+def check_requant_params(bias, multiplier, shift, zero_point, act_min, act_max, n) -> None:
+    """Raise `ValueError` unless the parameters fit the int8 contract for ``n`` channels."""
+    for name, arr, lo, hi in (
+        ("bias", bias, INT32_MIN, INT32_MAX),
+        ("multiplier", multiplier, INT32_MIN, INT32_MAX),
+        ("shift", shift, -31, 31),
+    ):
+        arr = np.asarray(arr)
+        if arr.shape != (n,):
+            raise ValueError(f"{name} must have shape ({n},), got {arr.shape}")
+        if arr.size and (arr.min() < lo or arr.max() > hi):
+            raise ValueError(f"{name} values must be in [{lo}, {hi}]")
+    for name, v in (("zero_point", zero_point), ("act_min", act_min), ("act_max", act_max)):
+        if not -128 <= int(v) <= 127:
+            raise ValueError(f"{name} must be in [-128, 127], got {v}")
+    if act_min > act_max:
+        raise ValueError(f"act_min {act_min} > act_max {act_max}")
+
+
+def requantize(acc, bias, multiplier, shift, zero_point=0, act_min=-128, act_max=127):
+    """int32 accumulators (..., N) -> int8 outputs, per-channel parameters of shape (N,)."""
+    acc = _i64(acc)
+    n = acc.shape[-1]
+    check_requant_params(bias, multiplier, shift, zero_point, act_min, act_max, n)
+    x = _sat32(acc + _i64(bias))
+    x = multiply_by_quantized_multiplier(x, multiplier, shift)
+    out = np.clip(x + int(zero_point), int(act_min), int(act_max))
+    return out.astype(np.int8)
+
+
+def quantize_multiplier(real: float) -> tuple[int, int]:
+    """TFLite QuantizeMultiplier: real = multiplier * 2**(shift - 31), multiplier in [2**30, 2**31)."""
+    if real == 0:
+        return 0, 0
+    if real < 0:
+        raise ValueError("quantize_multiplier needs a non-negative scale")
+    mant, exp = np.frexp(real)
+    q = int(np.floor(mant * (1 << 31) + 0.5))  # std::round: half away from zero
+    if q == 1 << 31:
+        q //= 2
+        exp += 1
+    if exp < -31:
+        return 0, 0
+    return q, int(exp)

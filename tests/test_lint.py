@@ -53,5 +53,14 @@ def test_golden_is_independent_of_hw():
 def test_hw_imports_amaranth_only():
     for path in sorted((ROOT / "hw").rglob("*.py")):
         third_party = _imports(path) - PROJECT - {"__future__"}
-        stdlib_ok = {"dataclasses", "json", "enum", "math", "typing", "collections", "functools"}
+        stdlib_ok = {
+            "dataclasses",
+            "hashlib",
+            "json",
+            "enum",
+            "math",
+            "typing",
+            "collections",
+            "functools",
+        }
         assert third_party <= {"amaranth"} | stdlib_ok, f"{path.name}: {third_party}"
