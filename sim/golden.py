@@ -160,7 +160,10 @@ def requantize(acc, bias, multiplier, shift, zero_point=0, act_min=-128, act_max
 
 
 def quantize_multiplier(real: float) -> tuple[int, int]:
-    """TFLite QuantizeMultiplier: real = multiplier * 2**(shift - 31), multiplier in [2**30, 2**31)."""
+    """TFLite QuantizeMultiplier: ``real = multiplier * 2**(shift - 31)``.
+
+    ``multiplier`` is in [2**30, 2**31) (0 for a zero scale); ``shift`` is the exponent.
+    """
     if real == 0:
         return 0, 0
     if real < 0:
