@@ -61,7 +61,8 @@ class SystolicArray(wiring.Component):
     ``slices.ready`` depends combinationally on ``results.ready`` and on
     ``slices.payload.last``.
 
-    Errors: ``overflow`` is a sticky flag (cleared by reset) set when a matrix
+    Errors: ``overflow`` is a sticky flag (cleared by reset or by
+    ``overflow_clear`` while not frozen) set when a matrix
     runs longer than ``config.max_k`` slices, the longest the accumulator width
     is proven to hold; the results of such a matrix must not be trusted.
 
@@ -74,6 +75,7 @@ class SystolicArray(wiring.Component):
     slices : In(stream.Signature(slice_layout(config)))
     results : Out(stream.Signature(result_layout(config)))
     overflow : Out(1)
+    overflow_clear : In(1)
     """
 
     def __init__(self, config: AccelConfig) -> None:
@@ -85,6 +87,7 @@ class SystolicArray(wiring.Component):
                 "slices": In(stream.Signature(slice_layout(config))),
                 "results": Out(stream.Signature(result_layout(config))),
                 "overflow": Out(1),
+                "overflow_clear": In(1),
             }
         )
 
@@ -119,6 +122,8 @@ class SystolicArray(wiring.Component):
             core.d.sync += cooldown.eq(cooldown - 1)
 
         k_count = Signal(range(cfg.max_k + 1), name="k_count")
+        with core.If(self.overflow_clear):
+            core.d.sync += self.overflow.eq(0)
         with core.If(accept):
             with core.If(self.slices.payload.first):
                 core.d.sync += k_count.eq(1)

@@ -170,6 +170,7 @@ class Bench:
         self.dut.slices__valid.value = 0
         self.dut.slices__payload.value = 0
         self.dut.results__ready.value = 1
+        self.dut.overflow_clear.value = 0
         self.dut.rst.value = 1
         cocotb.start_soon(Clock(self.dut.clk, CLOCK_NS, unit="ns").start())
         for _ in range(3):
@@ -337,3 +338,11 @@ async def test_overflow_flag(dut):
         await bench.step()
     await bench.step()
     assert int(dut.overflow.value) == 1, "overflow flag not set for K = max_k + 1"
+    for _ in range(bench.latency + bench.cfg.rows + 2):
+        await bench.step()
+    assert int(dut.overflow.value) == 1, "overflow flag is not sticky"
+    dut.overflow_clear.value = 1
+    await bench.step()
+    dut.overflow_clear.value = 0
+    await bench.step()
+    assert int(dut.overflow.value) == 0, "overflow_clear did not clear the flag"

@@ -1,0 +1,120 @@
+"""Runtime: runs `Program`s on any `Transport` (RTL simulation or a board).
+
+Around each program the runtime clears STATUS and COUNTERS first and reads
+them afterwards, so every run reports the hardware's own counters and any
+error code; an error raises `AcceleratorError` naming it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from hw import isa
+
+from .program import Program, cmd_counters, cmd_status, decode_status
+
+__all__ = [
+    "Transport",
+    "Segment",
+    "SegmentResult",
+    "RunResult",
+    "AcceleratorError",
+    "run",
+    "run_many",
+]
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Words to send and the number of result words they produce.
+
+    ``measure`` = (first word index, result count) of the span whose cycles the
+    transport reports: from accepting word ``measure[0]`` to delivering result
+    ``measure[1] - 1``.
+    """
+
+    words: Sequence[int]
+    results: int
+    measure: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class SegmentResult:
+    results: list[int]
+    cycles: int | None  #: measured span in clock cycles (None if the transport cannot tell)
+
+
+class Transport(Protocol):
+    """Moves command words to an accelerator and result words back."""
+
+    bus_bytes: int
+
+    def execute(self, segments: Sequence[Segment]) -> list[SegmentResult]:
+        """Run the segments in order; return each one's result words."""
+        ...
+
+
+class AcceleratorError(RuntimeError):
+    """The accelerator reported an error in STATUS."""
+
+
+@dataclass
+class RunResult:
+    output: np.ndarray
+    cycles: int | None  #: first program word accepted .. last result word delivered
+    counters: dict[str, int] = field(default_factory=dict)
+    status: dict[str, int] = field(default_factory=dict)
+
+
+_PRE = cmd_status(clear=True) + cmd_counters(clear=True)
+_PRE_RESULTS = 1 + len(isa.COUNTER_NAMES)
+_POST = cmd_counters(clear=False) + cmd_status(clear=False)
+_POST_RESULTS = len(isa.COUNTER_NAMES) + 1
+
+
+def _segment(program: Program) -> Segment:
+    words = [*_PRE, *program.words, *_POST]
+    return Segment(
+        words=words,
+        results=_PRE_RESULTS + program.result_words + _POST_RESULTS,
+        measure=(len(_PRE), _PRE_RESULTS + program.result_words),
+    )
+
+
+def _finish(program: Program, res: SegmentResult, check: bool) -> RunResult:
+    body = res.results[_PRE_RESULTS : _PRE_RESULTS + program.result_words]
+    tail = res.results[_PRE_RESULTS + program.result_words :]
+    mask = 0xFFFFFFFF
+    counters = {name: tail[i] & mask for i, name in enumerate(isa.COUNTER_NAMES)}
+    status = decode_status(tail[len(isa.COUNTER_NAMES)] & mask)
+    if check and status["error"]:
+        code = isa.ErrorCode(status["error"]) if status["error"] in iter(isa.ErrorCode) else None
+        raise AcceleratorError(
+            f"accelerator error {status['error']} ({code.name if code else 'unknown'}), "
+            f"{status['error_count']} error(s)"
+        )
+    return RunResult(
+        output=program.decode(body), cycles=res.cycles, counters=counters, status=status
+    )
+
+
+def run(program: Program, transport: Transport, *, check: bool = True) -> RunResult:
+    """Run one program; raise `AcceleratorError` if the hardware flags an error."""
+    return run_many([program], transport, check=check)[0]
+
+
+def run_many(
+    programs: Sequence[Program], transport: Transport, *, check: bool = True
+) -> list[RunResult]:
+    """Run several programs in one transport session (one simulation, one board link)."""
+    for p in programs:
+        if p.config.bus_bytes != transport.bus_bytes:
+            raise ValueError(
+                f"program for {p.config.bus_bytes}-byte words, transport has {transport.bus_bytes}"
+            )
+    results = transport.execute([_segment(p) for p in programs])
+    return [_finish(p, r, check) for p, r in zip(programs, results, strict=True)]
