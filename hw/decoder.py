@@ -116,7 +116,9 @@ class CommandDecoder(wiring.Component):
             Signal(c.bus_bits, name=f"held{i}")
             for i in range(max(c.a_words_per_entry, c.b_words_per_entry) - 1)
         ]
-        entry = Cat(*held, word) if held else word
+        # the words of one entry, first word in the least significant bits
+        a_entry = Cat(*held[: c.a_words_per_entry - 1], word)
+        b_entry = Cat(*held[: c.b_words_per_entry - 1], word)
 
         # -- PARAM state ------------------------------------------------------------
         p_group = Signal(range(c.param_depth + 1))
@@ -132,8 +134,8 @@ class CommandDecoder(wiring.Component):
         take = Signal()  # a command word is consumed this cycle
         m.d.comb += take.eq(self.cmd.valid & self.cmd.ready)
         m.d.comb += [
-            self.a_wr_data.eq(entry[: 8 * c.rows]),
-            self.b_wr_data.eq(entry[: 8 * c.cols]),
+            self.a_wr_data.eq(a_entry[: 8 * c.rows]),
+            self.b_wr_data.eq(b_entry[: 8 * c.cols]),
             self.a_wr_addr.eq(load_addr),
             self.b_wr_addr.eq(load_addr),
             self.p_wr_group.eq(p_group),
