@@ -1,0 +1,159 @@
+"""``macforge matmul``: one int8 GEMM on the accelerator (RTL simulation), checked and reported."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from .common import UsageError, check_output_path, config_by_name, load_array, write_report
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "matmul",
+        help="C = A @ B (+ bias, requantised) on the accelerator in RTL simulation",
+        description="A int8 (M x K), B int8 (K x N); with --multiplier/--shift the output is "
+        "requantised to int8 (TFLite), else it is the raw int32 accumulator.",
+    )
+    p.add_argument("a", metavar="A.npy", help="int8 M x K")
+    p.add_argument("b", metavar="B.npy", help="int8 K x N")
+    p.add_argument("-o", "--output", required=True, metavar="C.npy", help="result file")
+    p.add_argument("--bias", metavar="BIAS.npy", help="int32 (N,), needs requantisation")
+    p.add_argument("--multiplier", metavar="M.npy", help="int32 (N,) Q31 multipliers")
+    p.add_argument("--shift", metavar="S.npy", help="int32 (N,) shifts, positive = left")
+    p.add_argument("--zero-point", type=int, default=0, help="output zero point (default 0)")
+    p.add_argument("--act-min", type=int, default=-128, help="clamp low (default -128)")
+    p.add_argument("--act-max", type=int, default=127, help="clamp high (default 127)")
+    p.add_argument("--config", default="default", help="preset name (default: default)")
+    p.add_argument(
+        "--sim",
+        choices=["verilator", "icarus"],
+        default=None,
+        help="simulator (default: $MACFORGE_SIM or verilator)",
+    )
+    p.add_argument("--waves", action="store_true", help="record a VCD waveform")
+    p.add_argument("--report", metavar="FILE", help="write figures as JSON")
+    p.set_defaults(func=run)
+
+
+def _load_operands(args):
+    a = load_array(args.a, "A", dtype=np.int8, ndim=2)
+    b = load_array(args.b, "B", dtype=np.int8, ndim=2)
+    if a.shape[1] != b.shape[0]:
+        raise UsageError(f"inner dimensions differ: A is {a.shape}, B is {b.shape}")
+    if 0 in a.shape or 0 in b.shape:
+        raise UsageError(f"empty operand: A is {a.shape}, B is {b.shape}")
+    n = b.shape[1]
+    requant = None
+    bias = None
+    if (args.multiplier is None) != (args.shift is None):
+        raise UsageError("--multiplier and --shift go together")
+    if args.multiplier is not None:
+        from host.compiler import Requant
+
+        mult = load_array(args.multiplier, "multiplier", dtype=np.int32, ndim=1)
+        shift = load_array(args.shift, "shift", dtype=np.int32, ndim=1)
+        for what, arr in (("multiplier", mult), ("shift", shift)):
+            if arr.shape != (n,):
+                raise UsageError(f"{what} must have shape ({n},) for N = {n}, got {arr.shape}")
+        if shift.min() < -31 or shift.max() > 31:
+            raise UsageError("shift values must be in [-31, 31]")
+        for what, v in (
+            ("--zero-point", args.zero_point),
+            ("--act-min", args.act_min),
+            ("--act-max", args.act_max),
+        ):
+            if not -128 <= v <= 127:
+                raise UsageError(f"{what} must be in [-128, 127], got {v}")
+        if args.act_min > args.act_max:
+            raise UsageError(f"--act-min {args.act_min} > --act-max {args.act_max}")
+        requant = Requant(mult, shift, args.zero_point, args.act_min, args.act_max)
+        if args.bias is not None:
+            bias = load_array(args.bias, "bias", dtype=np.int32, ndim=1)
+            if bias.shape != (n,):
+                raise UsageError(f"bias must have shape ({n},) for N = {n}, got {bias.shape}")
+    elif args.bias is not None:
+        raise UsageError("--bias needs --multiplier and --shift (raw int32 output has no bias)")
+    elif (args.zero_point, args.act_min, args.act_max) != (0, -128, 127):
+        raise UsageError("--zero-point/--act-min/--act-max need --multiplier and --shift")
+    return a, b, bias, requant
+
+
+def run(args: argparse.Namespace) -> int:
+    from host.compiler import compile_gemm
+    from host.runtime import run as run_program
+    from sim import golden
+    from sim.transport import SimTransport
+
+    cfg = config_by_name(args.config)
+    out = check_output_path(args.output)
+    a, b, bias, requant = _load_operands(args)
+    m, k = a.shape
+    n = b.shape[1]
+    try:
+        program = compile_gemm(cfg, a, b, bias=bias, requant=requant)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        transport = SimTransport(cfg, simulator=args.sim, waves=args.waves)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    print(
+        f"macforge matmul: {m}x{k} @ {k}x{n} on config '{cfg.name}' "
+        f"({cfg.rows}x{cfg.cols}, {transport.simulator}) ...",
+        flush=True,
+    )
+    t0 = time.monotonic()
+    result = run_program(program, transport)
+    acc = golden.matmul(a, b, acc_bits=cfg.acc_width)
+    want = (
+        acc
+        if requant is None
+        else golden.requantize(
+            acc,
+            bias if bias is not None else np.zeros(n, np.int32),
+            requant.multiplier,
+            requant.shift,
+            requant.zero_point,
+            requant.act_min,
+            requant.act_max,
+        )
+    )
+    exact = bool(np.array_equal(result.output, want))
+    np.save(out, result.output)
+    util = program.macs / (result.cycles * cfg.peak_macs_per_cycle)
+    print(
+        f"  wrote {out} ({result.output.dtype}, {m}x{n}); golden check: "
+        f"{'bit-exact' if exact else 'MISMATCH'}"
+    )
+    print(
+        f"  cycles {result.cycles}, MACs {program.macs}, utilization {util:.3f} "
+        f"of {cfg.peak_macs_per_cycle} MACs/cycle"
+    )
+    if transport.last_waveform:
+        print(f"  waveform: {transport.last_waveform}")
+    write_report(
+        args.report,
+        {
+            "config": cfg.name,
+            "simulator": transport.simulator,
+            "m": m,
+            "k": k,
+            "n": n,
+            "output_dtype": str(result.output.dtype),
+            "cycles": result.cycles,
+            "macs": program.macs,
+            "peak_macs_per_cycle": cfg.peak_macs_per_cycle,
+            "utilization": util,
+            "bus_bytes": cfg.bus_bytes,
+            "golden_match": exact,
+            "counters": result.counters,
+            "status": result.status,
+            "command_words": len(program.words),
+            "result_words": program.result_words,
+            "wall_seconds": time.monotonic() - t0,
+        },
+    )
+    return 0 if exact else 1

@@ -1,0 +1,55 @@
+"""Helpers shared by the CLI commands: one-line usage errors, config lookup, reports, .npy I/O."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["UsageError", "config_by_name", "write_report", "load_array", "check_output_path"]
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as one line, exit code 2."""
+
+
+def config_by_name(name: str):
+    from hw.config import preset
+
+    try:
+        return preset(name)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def write_report(path: str | None, report: dict) -> None:
+    """Write ``report`` as sorted, indented JSON when ``path`` is given."""
+    if path:
+        Path(path).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+        print(f"report written to {path}")
+
+
+def check_output_path(path: str, what: str = "output") -> Path:
+    out = Path(path)
+    if not out.parent.exists():
+        raise UsageError(f"{what} folder {str(out.parent)!r} does not exist")
+    if out.is_dir():
+        raise UsageError(f"{what} {path!r} is a folder")
+    return out
+
+
+def load_array(path: str, what: str, *, dtype, ndim: int) -> np.ndarray:
+    """Load a .npy file and check dtype and rank; any problem is a one-line UsageError."""
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"{what} file {path!r} not found")
+    try:
+        arr = np.load(p, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise UsageError(f"{what} file {path!r} is not a readable .npy array ({exc})") from None
+    if arr.dtype != np.dtype(dtype):
+        raise UsageError(f"{what} must be {np.dtype(dtype).name}, {path!r} holds {arr.dtype}")
+    if arr.ndim != ndim:
+        raise UsageError(f"{what} must be {ndim}-D, {path!r} has shape {arr.shape}")
+    return arr
