@@ -12,7 +12,7 @@ Status and counters live here. Counters are 32-bit and saturate.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -175,7 +175,7 @@ class Accelerator(wiring.Component):
         incr = {
             "cycles": 1,
             "busy": eng.slice_in,
-            "macs": eng.slice_in * c.peak_macs_per_cycle,
+            "macs": Mux(eng.slice_in, c.peak_macs_per_cycle, 0),
             "stalls": eng.stall,
         }
         for i, name in enumerate(names):

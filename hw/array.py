@@ -156,12 +156,17 @@ class SystolicArray(wiring.Component):
         col_b = [delay(in_slice.b[j], j, f"b{j}") for j in range(cols)]
 
         # -- the PE grid -----------------------------------------------------------
+        # the first `dsp_pes` PEs (row-major) multiply on DSP blocks, the rest in LUTs
         pes = [
             [
-                ProcessingElement(input_width=cfg.input_width, acc_width=cfg.acc_width)
-                for _ in range(cols)
+                ProcessingElement(
+                    input_width=cfg.input_width,
+                    acc_width=cfg.acc_width,
+                    use_dsp=i * cols + j < cfg.dsp_pes,
+                )
+                for j in range(cols)
             ]
-            for _ in range(rows)
+            for i in range(rows)
         ]
         for i in range(rows):
             for j in range(cols):

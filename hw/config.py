@@ -32,6 +32,16 @@ TARGET_MEMORY_BITS: dict[str, int | None] = {
     "ecp5-45f": 108 * 18432,
     "ecp5-85f": 208 * 18432,
 }
+#: DSP multiplier blocks per target (SB_MAC16 / MULT18X18D); None = no limit.
+TARGET_DSPS: dict[str, int | None] = {
+    "generic": None,
+    "ice40-up5k": 8,
+    "ecp5-25f": 28,
+    "ecp5-45f": 72,
+    "ecp5-85f": 156,
+}
+#: DSP blocks one 32x32 requantiser multiplier takes (16x16 or 18x18 blocks).
+DSPS_PER_LANE: dict[str, int] = {name: 4 for name in TARGET_DSPS}
 
 
 def max_k_for(acc_width: int, input_width: int = 8) -> int:
@@ -81,9 +91,18 @@ class AccelConfig:
     param_depth : int
         Channel groups in the parameter buffer (each ``cols`` channels of bias,
         multiplier and shift); 1..256.
+    pp_lanes : int
+        Requantiser lanes (values per cycle), a divisor of ``cols``; 0 (default)
+        means ``cols``. Each lane needs one 32x32 multiplier (`DSPS_PER_LANE`
+        DSP blocks); fewer lanes take ``cols / pp_lanes`` cycles per row.
+    dsp_pes : int
+        PEs whose multiplier maps onto a DSP block; the others multiply in
+        LUTs. -1 (default): as many as the target's DSP budget allows after
+        the requantiser lanes (all PEs on ``generic``).
     target : str
-        Device whose on-chip memory must hold the buffers: ``generic`` (no
-        limit), ``ice40-up5k``, ``ecp5-25f``, ``ecp5-45f``, ``ecp5-85f``.
+        Device whose on-chip memory and DSP blocks must hold the design:
+        ``generic`` (no limit), ``ice40-up5k``, ``ecp5-25f``, ``ecp5-45f``,
+        ``ecp5-85f``.
     name : str
         Label used in reports and build-folder names.
 
@@ -103,6 +122,8 @@ class AccelConfig:
     a_depth: int = 1024
     b_depth: int = 1024
     param_depth: int = 32
+    pp_lanes: int = 0
+    dsp_pes: int = -1
     target: str = "generic"
     name: str = "custom"
 
@@ -122,6 +143,53 @@ class AccelConfig:
                 f"AccelConfig: acc_width={self.acc_width} bits is too narrow for "
                 f"max_k={self.max_k}: it covers K <= {limit}; widen the accumulator "
                 f"to {self.min_acc_width_for(self.max_k)} bits or lower max_k"
+            )
+        if self.bus_bytes not in SUPPORTED_BUS_BYTES or isinstance(self.bus_bytes, bool):
+            raise ValueError(
+                f"AccelConfig.bus_bytes must be one of {SUPPORTED_BUS_BYTES}, "
+                f"got {self.bus_bytes!r}"
+            )
+        _check_int("a_depth", self.a_depth, 16, 65536)
+        _check_int("b_depth", self.b_depth, 16, 65536)
+        _check_int("param_depth", self.param_depth, 1, 256)
+        if self.target not in TARGET_MEMORY_BITS:
+            raise ValueError(
+                f"AccelConfig.target must be one of {sorted(TARGET_MEMORY_BITS)}, "
+                f"got {self.target!r}"
+            )
+        if (
+            isinstance(self.pp_lanes, bool)
+            or not isinstance(self.pp_lanes, int)
+            or not 0 <= self.pp_lanes <= self.cols
+            or self.cols % (self.pp_lanes or self.cols)
+        ):
+            raise ValueError(
+                f"AccelConfig.pp_lanes must be 0 (= cols) or a divisor of cols={self.cols}, "
+                f"got {self.pp_lanes!r}"
+            )
+        lanes = self.pp_lanes or self.cols
+        object.__setattr__(self, "pp_lanes", lanes)
+        _check_int("dsp_pes", self.dsp_pes, -1, self.rows * self.cols)
+        dsps = TARGET_DSPS[self.target]
+        lane_dsps = lanes * DSPS_PER_LANE[self.target]
+        if dsps is not None and lane_dsps > dsps:
+            raise ValueError(
+                f"AccelConfig: {lanes} requantiser lane(s) need {lane_dsps} DSP blocks but "
+                f"target {self.target} has {dsps}; lower pp_lanes"
+            )
+        if self.dsp_pes == -1:
+            room = self.rows * self.cols if dsps is None else dsps - lane_dsps
+            object.__setattr__(self, "dsp_pes", min(self.rows * self.cols, room))
+        elif dsps is not None and self.dsp_pes + lane_dsps > dsps:
+            raise ValueError(
+                f"AccelConfig: dsp_pes={self.dsp_pes} plus {lane_dsps} for the requantiser "
+                f"exceed the {dsps} DSP blocks of target {self.target}"
+            )
+        budget = TARGET_MEMORY_BITS[self.target]
+        if budget is not None and self.buffer_bits > budget:
+            raise ValueError(
+                f"AccelConfig: buffers need {self.buffer_bits} bits but target {self.target} "
+                f"holds {budget}; lower a_depth/b_depth/param_depth"
             )
         if (
             not isinstance(self.name, str)
@@ -153,6 +221,11 @@ class AccelConfig:
         return self.a_depth * self.rows * w + self.b_depth * self.cols * w + params
 
     @property
+    def dsps(self) -> int:
+        """DSP blocks the design asks for: PEs on DSPs plus the requantiser's multipliers."""
+        return self.dsp_pes + self.pp_lanes * DSPS_PER_LANE[self.target]
+
+    @property
     def bus_bits(self) -> int:
         return 8 * self.bus_bytes
 
@@ -182,7 +255,14 @@ class AccelConfig:
         return self.rows * self.cols
 
     def replace(self, **changes: object) -> AccelConfig:
-        """A copy with some fields changed (validated again)."""
+        """A copy with some fields changed (validated again).
+
+        When the shape or target changes, ``pp_lanes`` and ``dsp_pes`` go back to
+        automatic unless given too, since the old choice may not fit the new shape.
+        """
+        if {"rows", "cols", "target"} & set(changes):
+            changes.setdefault("pp_lanes", 0)
+            changes.setdefault("dsp_pes", -1)
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
@@ -226,14 +306,15 @@ PRESETS: dict[str, AccelConfig] = {
     ),
     "default": AccelConfig(rows=8, cols=8, acc_width=32, max_k=4096, name="default"),
     "icebreaker": AccelConfig(
-        rows=4,
-        cols=4,
+        rows=2,
+        cols=2,
         acc_width=24,
         max_k=511,
         bus_bytes=4,
         a_depth=512,
         b_depth=512,
         param_depth=16,
+        pp_lanes=1,
         target="ice40-up5k",
         name="icebreaker",
     ),

@@ -20,6 +20,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from . import isa
+from .arith import const_mul
 from .config import AccelConfig
 from .layouts import ADDR_W, group_use_layout, matmul_desc_layout, range_layout
 
@@ -171,7 +172,7 @@ class CommandDecoder(wiring.Component):
         load_end_ch = Signal(48)  # LOAD_PARAM: one past the last channel written
         m.d.comb += [
             load_end.eq(a0 + load_count),
-            load_end_ch.eq(a0 * c.cols + load_count),
+            load_end_ch.eq(const_mul(a0, c.cols) + load_count),
         ]
 
         # hazard: does the pending load range [a0, a0 + count) overlap a busy read range?
@@ -192,7 +193,7 @@ class CommandDecoder(wiring.Component):
         param_hit = Signal()
         p_hits = []
         for g in self.param_groups:
-            p_hits.append(g.valid & (g.group >= a0) & (g.group * c.cols < load_end_ch))
+            p_hits.append(g.valid & (g.group >= a0) & (const_mul(g.group, c.cols) < load_end_ch))
         m.d.comb += param_hit.eq(Cat(*p_hits).any())
 
         m.d.comb += self.error_code.eq(error)
@@ -272,7 +273,12 @@ class CommandDecoder(wiring.Component):
                                 isa.ErrorCode.A_RANGE,
                                 isa.ErrorCode.B_RANGE,
                             )
-                            with m.If(remaining != load_count * wpe_c):
+                            need = Mux(
+                                opcode == isa.Opcode.LOAD_A,
+                                const_mul(load_count, c.a_words_per_entry),
+                                const_mul(load_count, c.b_words_per_entry),
+                            )
+                            with m.If(remaining != need):
                                 m.d.comb += bad.eq(isa.ErrorCode.BAD_LENGTH)
                             with m.Elif(load_end > depth):
                                 m.d.comb += bad.eq(range_err)
@@ -283,11 +289,11 @@ class CommandDecoder(wiring.Component):
                                 load_addr.eq(a0),
                             ]
                         with m.Case(isa.Opcode.LOAD_PARAM):
-                            with m.If(remaining != load_count * 3):
+                            with m.If(remaining != const_mul(load_count, 3)):
                                 m.d.comb += bad.eq(isa.ErrorCode.BAD_LENGTH)
                             with m.Elif(
                                 (a0 >= c.param_depth)
-                                | (a0 * c.cols + load_count > c.param_depth * c.cols)
+                                | (const_mul(a0, c.cols) + load_count > c.param_depth * c.cols)
                             ):
                                 m.d.comb += bad.eq(isa.ErrorCode.PARAM_RANGE)
                             m.d.sync += [p_group.eq(a0), p_lane.eq(0), p_field.eq(0)]

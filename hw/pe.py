@@ -6,6 +6,8 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from .arith import lut_mul
+
 __all__ = ["ProcessingElement"]
 
 
@@ -29,6 +31,9 @@ class ProcessingElement(wiring.Component):
     acc_width : int
         Accumulator and result width in bits (two's complement). The caller
         guarantees no dot product overflows it (see `hw.config.max_k_for`).
+    use_dsp : bool
+        True: a plain ``*`` that synthesis maps onto a DSP block. False: the
+        product is built from partial products (`hw.arith.lut_mul`) in LUTs.
 
     Attributes
     ----------
@@ -41,7 +46,7 @@ class ProcessingElement(wiring.Component):
         The sum latched by the most recent ``last``.
     """
 
-    def __init__(self, *, input_width: int = 8, acc_width: int = 32) -> None:
+    def __init__(self, *, input_width: int = 8, acc_width: int = 32, use_dsp: bool = True) -> None:
         if not isinstance(input_width, int) or input_width < 2:
             raise ValueError(f"input_width must be an int >= 2, got {input_width!r}")
         if not isinstance(acc_width, int) or acc_width < 2 * input_width:
@@ -50,6 +55,7 @@ class ProcessingElement(wiring.Component):
             )
         self.input_width = input_width
         self.acc_width = acc_width
+        self.use_dsp = bool(use_dsp)
         super().__init__(
             {
                 "a_in": In(signed(input_width)),
@@ -75,7 +81,8 @@ class ProcessingElement(wiring.Component):
         m = Module()
         acc = Signal(signed(self.acc_width), name="acc")
         total = Signal(signed(self.acc_width), name="total")
-        m.d.comb += total.eq(Mux(self.first_in, 0, acc) + self.a_in * self.b_in)
+        product = self.a_in * self.b_in if self.use_dsp else lut_mul(self.a_in, self.b_in)
+        m.d.comb += total.eq(Mux(self.first_in, 0, acc) + product)
         with m.If(self.valid_in):
             m.d.sync += acc.eq(total)
             with m.If(self.last_in):

@@ -1,9 +1,10 @@
 """Store unit: drained rows of C -> requantised int8 (or raw int32) -> result words.
 
 For each tile it takes the next store descriptor (from the engine, through a
-FIFO), reads that tile's parameter group (one cycle, prefetched while the tile
-computes), sends every row through the `Requantizer` (int8 mode) or straight on
-(raw mode), and serialises each row into result words of ``bus_bytes``:
+queue), reads that tile's parameter group (one cycle, prefetched while the tile
+computes), sends every row through the `Requantizer` (int8 mode) in
+``cols / pp_lanes`` transfers of ``pp_lanes`` values, or straight on (raw mode),
+and serialises each row into result words of ``bus_bytes``:
 ``int8_words_per_row`` or ``raw_words_per_row`` words, byte c of the row at byte
 ``c % bus_bytes`` of word ``c // bus_bytes``. Raw rows wait until the
 requantiser is empty, so rows leave in order.
@@ -11,7 +12,7 @@ requantiser is empty, so rows leave in order.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -62,7 +63,9 @@ class StoreUnit(wiring.Component):
     def elaborate(self, platform):
         c = self.config
         m = Module()
-        m.submodules.requant = rq = Requantizer(lanes=c.cols, acc_width=c.acc_width, tag_bits=1)
+        lanes = c.pp_lanes
+        passes = c.cols // lanes  # requantiser transfers per row
+        m.submodules.requant = rq = Requantizer(lanes=lanes, acc_width=c.acc_width, tag_bits=1)
         m.d.comb += self.saturated.eq(rq.saturated)
 
         # -- descriptor and parameter prefetch ---------------------------------------
@@ -96,19 +99,35 @@ class StoreUnit(wiring.Component):
         with m.If(self.words.valid & self.words.ready):
             m.d.sync += [sreg.eq(sreg >> c.bus_bits), scount.eq(scount - 1)]
 
-        # -- row routing --------------------------------------------------------------------
+        # -- row routing: `passes` requantiser transfers of `lanes` values per row ----------
+        in_pass = Signal(range(passes))
+        out_pass = Signal(range(passes))
         p = rq.i.payload
+        row = self.rows.payload.row
+        with m.Switch(in_pass):
+            for k in range(passes):
+                with m.Case(k):
+                    for lane in range(lanes):
+                        ch = k * lanes + lane
+                        m.d.comb += [
+                            p.acc[lane].eq(row[ch]),
+                            p.bias[lane].eq(self.bias_data[32 * ch : 32 * ch + 32]),
+                            p.mult[lane].eq(self.mult_data[32 * ch : 32 * ch + 32]),
+                            p.shift[lane].eq(
+                                self.shift_data[SHIFT_BITS * ch : SHIFT_BITS * (ch + 1)]
+                            ),
+                        ]
         m.d.comb += [
-            p.acc.eq(self.rows.payload.row),
-            p.bias.eq(self.bias_data),
-            p.mult.eq(self.mult_data),
-            p.shift.eq(self.shift_data),
             p.zero_point.eq(d.zero_point),
             p.act_min.eq(d.act_min),
             p.act_max.eq(d.act_max),
             p.tag.eq(0),
-            rq.o.ready.eq(can_load),
         ]
+        last_in_pass = in_pass == passes - 1
+        last_out_pass = out_pass == passes - 1
+        # earlier passes of a row wait in `partial`; the last pass needs the serialiser
+        partial = Signal(8 * lanes * max(passes - 1, 1))
+        m.d.comb += rq.o.ready.eq(~last_out_pass | can_load)
         raw_load = Signal()
         with m.If(d.raw):
             m.d.comb += [
@@ -118,13 +137,24 @@ class StoreUnit(wiring.Component):
         with m.Else():
             m.d.comb += [
                 rq.i.valid.eq(ok & self.rows.valid),
-                self.rows.ready.eq(ok & rq.i.ready),
+                self.rows.ready.eq(ok & rq.i.ready & last_in_pass),
             ]
+        with m.If(rq_in):
+            m.d.sync += in_pass.eq(Mux(last_in_pass, 0, in_pass + 1))
         m.d.comb += pop.eq(self.rows.valid & self.rows.ready & self.rows.payload.last)
         m.d.comb += self.desc.ready.eq(pop)
 
+        values = Cat(*rq.o.payload.value)
         with m.If(rq_out):
-            m.d.sync += [sreg.eq(Cat(*rq.o.payload.value)), scount.eq(c.int8_words_per_row)]
+            m.d.sync += out_pass.eq(Mux(last_out_pass, 0, out_pass + 1))
+            if passes > 1:
+                with m.Switch(out_pass):
+                    for k in range(passes - 1):
+                        with m.Case(k):
+                            m.d.sync += partial[8 * lanes * k : 8 * lanes * (k + 1)].eq(values)
+        with m.If(rq_out & last_out_pass):
+            full = Cat(partial[: 8 * lanes * (passes - 1)], values) if passes > 1 else values
+            m.d.sync += [sreg.eq(full), scount.eq(c.int8_words_per_row)]
         with m.Elif(raw_load):
             ext = []
             for j in range(c.cols):

@@ -8,4 +8,6 @@ ARRAY_CONFIGS = {
     "4x4": AccelConfig(rows=4, cols=4, acc_width=24, max_k=511, name="t4x4"),
     "default": preset("default"),
     "2x8": AccelConfig(rows=2, cols=8, acc_width=32, max_k=300, name="t2x8"),
+    # 6 PEs on DSP blocks, 10 multiplying in LUTs
+    "4x4-mixed": AccelConfig(rows=4, cols=4, acc_width=24, max_k=200, dsp_pes=6, name="t4x4m"),
 }

@@ -21,7 +21,8 @@ from sim.transport import SimTransport
 
 ACCEL_CONFIGS = {
     "tiny": preset("tiny"),
-    # small buffers: forces double-buffered panels, K chunks and parameter reloads
+    # small buffers: forces double-buffered panels, K chunks and parameter reloads;
+    # one requantiser lane (4 transfers per row)
     "4x4-small": AccelConfig(
         rows=4,
         cols=4,
@@ -31,10 +32,12 @@ ACCEL_CONFIGS = {
         a_depth=32,
         b_depth=32,
         param_depth=3,
+        pp_lanes=1,
         name="t4x4s",
     ),
     "default": preset("default"),
-    # B entries and result rows span two 32-bit words
+    # B entries and result rows span two 32-bit words; 2 requantiser lanes;
+    # 5 PEs multiply on DSP blocks, 11 in LUTs
     "2x8": AccelConfig(
         rows=2,
         cols=8,
@@ -44,6 +47,8 @@ ACCEL_CONFIGS = {
         a_depth=256,
         b_depth=256,
         param_depth=8,
+        pp_lanes=2,
+        dsp_pes=5,
         name="t2x8",
     ),
 }

@@ -24,6 +24,16 @@ from hw.config import PRESETS, AccelConfig, max_k_for, preset
         ("name", ""),
         ("name", "a b"),
         ("name", 3),
+        ("bus_bytes", 5),
+        ("bus_bytes", True),
+        ("a_depth", 8),
+        ("b_depth", 70000),
+        ("param_depth", 0),
+        ("pp_lanes", 3),
+        ("pp_lanes", -1),
+        ("dsp_pes", -2),
+        ("dsp_pes", 65),
+        ("target", "virtex"),
     ],
 )
 def test_invalid_field_is_value_error(field, value):
@@ -65,3 +75,19 @@ def test_frozen_and_roundtrip():
     with pytest.raises(ValueError, match="unknown field"):
         AccelConfig.from_dict({"rows": 2, "bogus": 1})
     assert cfg.replace(rows=4).rows == 4
+
+
+def test_target_budgets():
+    up5k = dict(target="ice40-up5k", a_depth=64, b_depth=64)
+    with pytest.raises(ValueError, match="need 16 DSP blocks but target ice40-up5k has 8"):
+        AccelConfig(rows=4, cols=4, **up5k)
+    cfg = AccelConfig(rows=4, cols=4, pp_lanes=1, **up5k)
+    assert cfg.dsp_pes == 4 and cfg.dsps == 8  # the rest of the PEs multiply in LUTs
+    with pytest.raises(ValueError, match="dsp_pes=5 plus 4"):
+        AccelConfig(rows=4, cols=4, pp_lanes=1, dsp_pes=5, **up5k)
+    with pytest.raises(ValueError, match="buffers need .* bits but target ice40-up5k"):
+        AccelConfig(rows=8, cols=8, pp_lanes=1, target="ice40-up5k", a_depth=65536)
+    assert AccelConfig().pp_lanes == 8 and AccelConfig().dsp_pes == 64
+    for name in PRESETS:
+        cfg = preset(name)
+        assert cfg.dsps >= cfg.dsp_pes

@@ -67,3 +67,29 @@ def test_rejects_bad_widths():
         ProcessingElement(input_width=8, acc_width=10)
     with pytest.raises(ValueError, match="input_width"):
         ProcessingElement(input_width=1)
+
+
+@pytest.mark.parametrize("use_dsp", [True, False])
+def test_multiplier_sweep(use_dsp):
+    """Every b against a spread of a (incl. -128, -1, 0, 127): DSP and LUT multipliers."""
+    dut = ProcessingElement(input_width=8, acc_width=16, use_dsp=use_dsp)
+    a_values = sorted(set(range(-128, 128, 7)) | {-128, -127, -1, 0, 1, 126, 127})
+    bad = []
+
+    async def bench(ctx):
+        for a in a_values:
+            for b in range(-128, 128):
+                ctx.set(dut.a_in, a)
+                ctx.set(dut.b_in, b)
+                ctx.set(dut.valid_in, 1)
+                ctx.set(dut.first_in, 1)
+                ctx.set(dut.last_in, 1)
+                await ctx.tick()
+                if ctx.get(dut.result) != a * b:
+                    bad.append((a, b, ctx.get(dut.result)))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert not bad, bad[:5]
