@@ -319,6 +319,21 @@ PRESETS: dict[str, AccelConfig] = {
         name="icebreaker",
     ),
     "ulx3s": AccelConfig(rows=8, cols=8, acc_width=32, max_k=4096, target="ecp5-85f", name="ulx3s"),
+    "ulx3s-45f": AccelConfig(
+        rows=8, cols=8, acc_width=32, max_k=4096, pp_lanes=2, target="ecp5-45f", name="ulx3s-45f"
+    ),
+    "ulx3s-25f": AccelConfig(
+        rows=4,
+        cols=4,
+        acc_width=32,
+        max_k=4096,
+        bus_bytes=4,
+        a_depth=512,
+        b_depth=512,
+        pp_lanes=1,
+        target="ecp5-25f",
+        name="ulx3s-25f",
+    ),
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import numpy as np
@@ -34,6 +35,9 @@ def add_parser(sub) -> None:
         help="simulator (default: $MACFORGE_SIM or verilator)",
     )
     p.add_argument("--waves", action="store_true", help="record a VCD waveform")
+    p.add_argument("--port", default=None, help="run on a board at this serial port instead "
+                   "of simulating (e.g. /dev/ttyUSB1); --config must match its bitstream")
+    p.add_argument("--baud", type=int, default=115200, help="serial rate with --port")
     p.add_argument("--report", metavar="FILE", help="write figures as JSON")
     p.set_defaults(func=run)
 
@@ -106,7 +110,13 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     t0 = time.monotonic()
-    result = run_program(program, transport)
+    try:
+        result = run_program(program, transport)
+    except RuntimeError as exc:  # LinkError, AcceleratorError: one line, not a traceback
+        print(f"macforge matmul: error: {exc}", file=sys.stderr)
+        return 1
+    if result.cycles is None:  # a board: use the hardware's own cycle counter
+        result.cycles = result.counters["cycles"]
     acc = golden.matmul(a, b, acc_bits=cfg.acc_width)
     want = (
         acc

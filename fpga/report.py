@@ -1,0 +1,56 @@
+"""Parse nextpnr's JSON report (``--report``) and log into macforge's build figures."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+__all__ = ["parse_nextpnr_report", "resource_shortage", "CELL_KEYS"]
+
+#: per family: report key -> nextpnr cell type
+CELL_KEYS = {
+    "ice40": {
+        "luts": "ICESTORM_LC",
+        "dsps": "ICESTORM_DSP",
+        "brams": "ICESTORM_RAM",
+        "sprams": "ICESTORM_SPRAM",
+    },
+    "ecp5": {"luts": "TRELLIS_COMB", "ffs": "TRELLIS_FF", "dsps": "MULT18X18D", "brams": "DP16KD"},
+}
+
+
+def parse_nextpnr_report(path: Path, family: str) -> dict:
+    """Figures from a nextpnr report: used/total per resource and the worst clock's Fmax."""
+    data = json.loads(Path(path).read_text())
+    util = data.get("utilization", {})
+    out: dict = {}
+    for key, cell in CELL_KEYS[family].items():
+        entry = util.get(cell, {"used": 0, "available": 0})
+        out[key] = int(entry["used"])
+        out[f"{key}_total"] = int(entry["available"])
+    # nextpnr also lists internal nets (names starting with "$"); only real clocks count
+    clocks = {k: v for k, v in data.get("fmax", {}).items() if not k.startswith("$")}
+    if clocks:
+        worst = min(clocks.values(), key=lambda c: c["achieved"])
+        out["fmax_mhz"] = round(float(worst["achieved"]), 2)
+        out["clocks"] = {
+            name: {
+                "achieved_mhz": round(float(c["achieved"]), 2),
+                "target_mhz": round(float(c["constraint"]), 2),
+            }
+            for name, c in clocks.items()
+        }
+    return out
+
+
+_SHORTAGE = re.compile(r"[Dd]esign uses (\d+) cells of type '?(\w+)'?, but device only has (\d+)")
+
+
+def resource_shortage(log_text: str) -> str | None:
+    """One line naming the resource when placement failed for lack of it, else None."""
+    m = _SHORTAGE.search(log_text)
+    if m:
+        used, cell, avail = m.groups()
+        return f"design needs {used} {cell} cells but the device has only {avail}"
+    return None
