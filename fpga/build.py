@@ -8,6 +8,7 @@ resource or the clock that failed.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -22,7 +23,15 @@ from .boards import Board
 from .report import parse_nextpnr_report, resource_shortage
 from .top import BoardTop
 
-__all__ = ["BuildError", "BuildResult", "build", "yowasp_env", "DESIGN_NAME"]
+__all__ = [
+    "BuildError",
+    "BuildResult",
+    "build",
+    "synthesize",
+    "yowasp_env",
+    "DESIGN_NAME",
+    "DEVICE_CAPACITY",
+]
 
 DESIGN_NAME = "macforge"
 
@@ -39,6 +48,19 @@ _TOOLS = {
     },
 }
 _BITSTREAM = {"ice40": "bin", "ecp5": "bit"}
+
+#: device -> {report key: (Yosys cell type after synthesis, count on the device)}
+DEVICE_CAPACITY = {
+    "iCE40UP5K": {
+        "luts": ("SB_LUT4", 5280),
+        "dsps": ("SB_MAC16", 8),
+        "brams": ("SB_RAM40_4K", 30),
+        "sprams": ("SB_SPRAM256KA", 4),
+    },
+    "LFE5U-25F": {"luts": ("LUT4", 24288), "dsps": ("MULT18X18D", 28), "brams": ("DP16KD", 56)},
+    "LFE5U-45F": {"luts": ("LUT4", 43848), "dsps": ("MULT18X18D", 72), "brams": ("DP16KD", 108)},
+    "LFE5U-85F": {"luts": ("LUT4", 83640), "dsps": ("MULT18X18D", 156), "brams": ("DP16KD", 208)},
+}
 
 
 class BuildError(RuntimeError):
@@ -148,3 +170,70 @@ def build(
     report.setdefault("ffs", None)
     report.setdefault("sprams", None)
     return BuildResult(report=report, bitstream=bitstream, build_dir=build_dir)
+
+
+def _prepare(
+    board: Board, config: AccelConfig, build_dir: Path, baud: int | None, synth_only: bool
+):
+    if config.target not in ("generic", board.target):
+        raise BuildError(
+            f"config {config.name} is for target {config.target}, "
+            f"board {board.name} is {board.target}"
+        )
+    platform = board.make_platform()
+    top = BoardTop(board, config, baud=baud)
+    overrides = {
+        "nextpnr_opts": f"--report {DESIGN_NAME}.report.json --timing-allow-fail",
+        "synth_opts": "-dsp" if board.family == "ice40" else "",
+    }
+    if synth_only:
+        overrides["script_after_synth"] = f"tee -q -o {DESIGN_NAME}.stat.json stat -json"
+    plan = platform.prepare(top, name=DESIGN_NAME, **overrides)
+    build_dir = Path(build_dir).resolve()
+    if build_dir.exists():
+        shutil.rmtree(build_dir)
+    plan.extract(build_dir)
+    return top, build_dir
+
+
+def synthesize(
+    board: Board,
+    config: AccelConfig | None = None,
+    *,
+    build_dir: Path,
+    progress: Callable[[str], None] = print,
+) -> dict:
+    """Yosys only: cell counts against the device's capacity (no place and route).
+
+    Returns ``{key: used, key_total: available}`` for luts/dsps/brams(/sprams)
+    and ``fits``; quicker than `build` and enough to catch a design that cannot fit.
+    """
+    config = config or board.default_config()
+    env = yowasp_env(board.family)
+    _, build_dir = _prepare(board, config, build_dir, None, synth_only=True)
+    progress("synthesising (yosys) ...")
+    started = time.monotonic()
+    res = subprocess.run(
+        [env["YOSYS"], "-q", "-l", f"{DESIGN_NAME}.rpt", f"{DESIGN_NAME}.ys"],
+        cwd=build_dir,
+        capture_output=True,
+        text=True,
+    )
+    if res.returncode != 0:
+        raise BuildError(f"synthesis failed: {(res.stderr or res.stdout).strip()[-300:]}")
+    stat = json.loads((build_dir / f"{DESIGN_NAME}.stat.json").read_text())
+    design = stat.get("design") or next(iter(stat["modules"].values()))
+    cells = design.get("num_cells_by_type", {})
+    report = {
+        "board": board.name,
+        "device": board.device,
+        "config": config.name,
+        "synth_seconds": round(time.monotonic() - started, 1),
+    }
+    fits = True
+    for key, (cell, total) in DEVICE_CAPACITY[board.device].items():
+        used = int(cells.get(cell, 0))
+        report[key], report[f"{key}_total"] = used, total
+        fits &= used <= total
+    report["fits"] = fits
+    return report

@@ -1,0 +1,85 @@
+"""FPGA flow: board registry, report parsing, and real YoWASP builds (slow, run in CI)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from fpga.boards import BOARDS, board_by_name
+from fpga.build import DEVICE_CAPACITY, build, synthesize
+from fpga.report import parse_nextpnr_report, resource_shortage
+from hw.config import TARGET_DSPS
+
+
+@pytest.mark.parametrize("name", list(BOARDS))
+def test_board_defaults_fit_their_device(name):
+    board = BOARDS[name]
+    cfg = board.default_config()
+    assert cfg.target == board.target
+    assert cfg.dsps <= TARGET_DSPS[board.target]
+    assert board.device in DEVICE_CAPACITY
+
+
+def test_unknown_board():
+    with pytest.raises(ValueError, match="known boards: icebreaker"):
+        board_by_name("de10")
+
+
+def test_parse_nextpnr_report(tmp_path):
+    report = {
+        "utilization": {
+            "ICESTORM_LC": {"used": 4000, "available": 5280},
+            "ICESTORM_DSP": {"used": 8, "available": 8},
+            "ICESTORM_RAM": {"used": 17, "available": 30},
+            "ICESTORM_SPRAM": {"used": 0, "available": 4},
+        },
+        "fmax": {
+            "cd_sync.clk": {"achieved": 17.6, "constraint": 12.0},
+            "$PACKER_GND_NET_$glb_clk": {"achieved": 5.0, "constraint": 12.0},
+        },
+    }
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(report))
+    out = parse_nextpnr_report(path, "ice40")
+    assert out["luts"] == 4000 and out["luts_total"] == 5280 and out["dsps"] == 8
+    assert out["fmax_mhz"] == 17.6  # internal "$" nets are not clocks
+    assert list(out["clocks"]) == ["cd_sync.clk"]
+
+
+def test_resource_shortage_message():
+    log = "ERROR: Design uses 12 cells of type 'ICESTORM_DSP', but device only has 8"
+    assert resource_shortage(log) == "design needs 12 ICESTORM_DSP cells but the device has only 8"
+    assert resource_shortage("all good") is None
+
+
+def test_cli_build_rejects_mismatched_config():
+    res = subprocess.run(
+        [sys.executable, "-m", "macforge", "build", "--board", "icebreaker", "--config", "ulx3s"],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 2
+    assert "config ulx3s is for target ecp5-85f" in res.stderr.strip()
+
+
+@pytest.mark.slow
+def test_icebreaker_bitstream(tmp_path):
+    """Full build for the iCEBreaker default config: fits, meets timing, writes a .bin."""
+    result = build(BOARDS["icebreaker"], build_dir=tmp_path / "icebreaker", progress=print)
+    r = result.report
+    assert result.bitstream.exists() and result.bitstream.stat().st_size > 100_000
+    assert r["timing_met"], f"Fmax {r['fmax_mhz']} MHz < {r['target_mhz']} MHz"
+    for key in ("luts", "dsps", "brams", "sprams"):
+        assert r[key] <= r[f"{key}_total"], key
+    assert r["dsps"] == BOARDS["icebreaker"].default_config().dsps
+
+
+@pytest.mark.slow
+def test_ulx3s_85f_synthesis(tmp_path):
+    """Synthesis of the ULX3S-85F default config fits the device (no place and route)."""
+    r = synthesize(BOARDS["ulx3s-85f"], build_dir=tmp_path / "ulx3s", progress=print)
+    assert r["fits"], r
+    assert r["dsps"] == BOARDS["ulx3s-85f"].default_config().dsps
