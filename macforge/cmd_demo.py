@@ -28,6 +28,7 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from host.compiler import Requant, compile_gemm
+    from host.kernels import quantize_multiplier
     from host.runtime import run as run_program
     from sim import golden
     from sim.transport import SimTransport
@@ -40,9 +41,7 @@ def run(args: argparse.Namespace) -> int:
     a = rng.integers(-128, 128, size=(size, size), dtype=np.int8)
     b = rng.integers(-128, 128, size=(size, size), dtype=np.int8)
     bias = rng.integers(-(2**16), 2**16, size=size).astype(np.int32)
-    mult, shift = zip(
-        *(golden.quantize_multiplier(s) for s in rng.uniform(2e-4, 1e-3, size)), strict=True
-    )
+    mult, shift = zip(*(quantize_multiplier(s) for s in rng.uniform(2e-4, 1e-3, size)), strict=True)
     rq = Requant(mult, shift, zero_point=-3, act_min=-128, act_max=127)
     print(
         f"macforge demo: int8 GEMM {size}x{size}x{size} + bias, per-channel TFLite "

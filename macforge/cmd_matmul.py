@@ -35,8 +35,12 @@ def add_parser(sub) -> None:
         help="simulator (default: $MACFORGE_SIM or verilator)",
     )
     p.add_argument("--waves", action="store_true", help="record a VCD waveform")
-    p.add_argument("--port", default=None, help="run on a board at this serial port instead "
-                   "of simulating (e.g. /dev/ttyUSB1); --config must match its bitstream")
+    p.add_argument(
+        "--port",
+        default=None,
+        help="run on a board at this serial port instead "
+        "of simulating (e.g. /dev/ttyUSB1); --config must match its bitstream",
+    )
     p.add_argument("--baud", type=int, default=115200, help="serial rate with --port")
     p.add_argument("--report", metavar="FILE", help="write figures as JSON")
     p.set_defaults(func=run)

@@ -41,8 +41,11 @@ __all__ = [
     "rounding_divide_by_pot",
     "multiply_by_quantized_multiplier",
     "requantize",
-    "quantize_multiplier",
     "check_requant_params",
+    "fully_connected",
+    "conv2d",
+    "max_pool",
+    "avg_pool",
     "INT32_MIN",
     "INT32_MAX",
 ]
@@ -159,20 +162,101 @@ def requantize(acc, bias, multiplier, shift, zero_point=0, act_min=-128, act_max
     return out.astype(np.int8)
 
 
-def quantize_multiplier(real: float) -> tuple[int, int]:
-    """TFLite QuantizeMultiplier: ``real = multiplier * 2**(shift - 31)``.
+# -- network layers (TFLite int8 reference kernels) ------------------------------------------
+#
+# Activations are int8 NCHW (batch, channels, height, width) with a per-tensor zero point;
+# weights are int8 with zero point 0 (symmetric, per output channel); bias is int32.
+# conv2d / fully_connected: acc = sum((x - input_zp) * w) + bias, then the output stage
+# of `requantize` per output channel. Padding uses the input zero point (a real zero).
 
-    ``multiplier`` is in [2**30, 2**31) (0 for a zero scale); ``shift`` is the exponent.
+
+def fully_connected(x, w, bias, input_zp, multiplier, shift, output_zp, act_min, act_max):
+    """x int8 (B, K), w int8 (N, K) -> int8 (B, N)."""
+    x = np.asarray(x, dtype=np.int64)
+    w = np.asarray(w, dtype=np.int64)
+    acc = (x - int(input_zp)) @ w.T
+    return requantize(acc, bias, multiplier, shift, output_zp, act_min, act_max)
+
+
+def conv2d(
+    x,
+    w,
+    bias,
+    input_zp,
+    multiplier,
+    shift,
+    output_zp,
+    act_min,
+    act_max,
+    *,
+    stride=(1, 1),
+    pads=(0, 0, 0, 0),
+):
+    """x int8 (B, C, H, W), w int8 (O, C, KH, KW), pads (top, left, bottom, right).
+
+    Direct convolution (no im2col), dilation 1, groups 1 -> int8 (B, O, HO, WO).
     """
-    if real == 0:
-        return 0, 0
-    if real < 0:
-        raise ValueError("quantize_multiplier needs a non-negative scale")
-    mant, exp = np.frexp(real)
-    q = int(np.floor(mant * (1 << 31) + 0.5))  # std::round: half away from zero
-    if q == 1 << 31:
-        q //= 2
-        exp += 1
-    if exp < -31:
-        return 0, 0
-    return q, int(exp)
+    x = np.asarray(x, dtype=np.int64) - int(input_zp)
+    w = np.asarray(w, dtype=np.int64)
+    b, c, h, wd = x.shape
+    o, c2, kh, kw = w.shape
+    if c != c2:
+        raise ValueError(f"conv2d: input has {c} channels, weights expect {c2}")
+    top, left, bottom, right = pads
+    xp = np.zeros((b, c, h + top + bottom, wd + left + right), dtype=np.int64)
+    xp[:, :, top : top + h, left : left + wd] = x  # padded with (zp - zp) = 0
+    sh, sw = stride
+    ho = (h + top + bottom - kh) // sh + 1
+    wo = (wd + left + right - kw) // sw + 1
+    acc = np.zeros((b, o, ho, wo), dtype=np.int64)
+    for i in range(kh):
+        for j in range(kw):
+            patch = xp[:, :, i : i + sh * (ho - 1) + 1 : sh, j : j + sw * (wo - 1) + 1 : sw]
+            acc += np.einsum("bchw,oc->bohw", patch, w[:, :, i, j])
+    acc = np.moveaxis(acc, 1, -1)  # channels last for per-channel requantisation
+    out = requantize(acc, bias, multiplier, shift, output_zp, act_min, act_max)
+    return np.moveaxis(out, -1, 1)
+
+
+def _pool_windows(x, kernel, stride, pads, fill):
+    b, c, h, w = x.shape
+    kh, kw = kernel
+    sh, sw = stride
+    top, left, bottom, right = pads
+    xp = np.full((b, c, h + top + bottom, w + left + right), fill, dtype=np.int64)
+    valid = np.zeros((h + top + bottom, w + left + right), dtype=np.int64)
+    xp[:, :, top : top + h, left : left + w] = x
+    valid[top : top + h, left : left + w] = 1
+    ho = (h + top + bottom - kh) // sh + 1
+    wo = (w + left + right - kw) // sw + 1
+    wins = np.stack(
+        [
+            xp[:, :, i : i + sh * (ho - 1) + 1 : sh, j : j + sw * (wo - 1) + 1 : sw]
+            for i in range(kh)
+            for j in range(kw)
+        ]
+    )
+    counts = sum(
+        valid[i : i + sh * (ho - 1) + 1 : sh, j : j + sw * (wo - 1) + 1 : sw]
+        for i in range(kh)
+        for j in range(kw)
+    )
+    return wins, counts
+
+
+def max_pool(x, kernel, stride, pads=(0, 0, 0, 0), act_min=-128, act_max=127):
+    """int8 max pooling (padding never wins), clamped to the activation range."""
+    x = np.asarray(x, dtype=np.int64)
+    wins, _ = _pool_windows(x, kernel, stride, pads, fill=-(2**40))
+    return np.clip(wins.max(axis=0), act_min, act_max).astype(np.int8)
+
+
+def avg_pool(x, kernel, stride, pads=(0, 0, 0, 0), act_min=-128, act_max=127):
+    """TFLite int8 average pooling: the sum over the valid (unpadded) elements, divided by
+    their count rounding half away from zero, clamped to the activation range."""
+    x = np.asarray(x, dtype=np.int64)
+    wins, counts = _pool_windows(x, kernel, stride, pads, fill=0)
+    total = wins.sum(axis=0)
+    half = counts // 2
+    q = np.where(total > 0, (total + half) // counts, -((-total + half) // counts))
+    return np.clip(q, act_min, act_max).astype(np.int8)

@@ -1,0 +1,138 @@
+"""Quantised layers on the RTL accelerator vs the golden TFLite kernels, bit for bit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from host.kernels import avg_pool_int8, im2col, max_pool_int8, quantize_multiplier
+from host.network import (
+    AvgPool2D,
+    Conv2D,
+    Dense,
+    Flatten,
+    MaxPool2D,
+    QNetwork,
+    QuantParams,
+    run_network,
+)
+from hw.config import preset
+from sim import golden, runner
+from sim.reference import golden_forward
+from sim.transport import SimTransport
+
+
+def random_conv(rng, name, o, c, k, out_scale, **kw):
+    return Conv2D(
+        name,
+        rng.integers(-127, 128, size=(o, c, k, k), dtype=np.int8),
+        rng.integers(-3000, 3000, size=o).astype(np.int32),
+        rng.uniform(0.002, 0.02, size=o),
+        QuantParams(out_scale, int(rng.integers(-20, 20))),
+        **kw,
+    )
+
+
+def small_cnn(rng) -> QNetwork:
+    return QNetwork(
+        input=QuantParams(0.05, -3),
+        input_shape=(2, 9, 9),
+        layers=[
+            random_conv(
+                rng, "conv1", 6, 2, 3, 0.5, stride=(1, 1), pads=(1, 1, 1, 1), activation="relu"
+            ),
+            MaxPool2D("pool1", (2, 2), (2, 2)),
+            random_conv(
+                rng, "conv2", 5, 6, 3, 0.4, stride=(2, 2), pads=(0, 1, 1, 0), activation="relu6"
+            ),
+            AvgPool2D("pool2", (2, 2), (1, 1), pads=(0, 0, 1, 1)),
+            Flatten("flatten"),
+            Dense(
+                "fc",
+                rng.integers(-127, 128, size=(7, 5 * 2 * 2), dtype=np.int8),
+                rng.integers(-2000, 2000, size=7).astype(np.int32),
+                rng.uniform(0.002, 0.02, size=7),
+                QuantParams(0.3, 4),
+            ),
+        ],
+    )
+
+
+@pytest.mark.parametrize("cfg_name", ["tiny", "default"])
+def test_cnn_bit_exact_on_rtl(cfg_name):
+    cfg = preset(cfg_name)
+    seed = runner.test_seed(f"cnn:{cfg_name}")
+    rng = np.random.default_rng(seed)
+    net = small_cnn(rng)
+    x = rng.integers(-128, 128, size=(3, 2, 9, 9), dtype=np.int8)
+    transport = SimTransport(cfg, idle_prob=0.1, stall_prob=0.1, seed=seed)
+    out, stats = run_network(net, x, cfg, transport)
+    want = golden_forward(net, x)
+    assert out.shape == want.shape == (3, 7)
+    assert np.array_equal(out, want), f"seed {seed}"
+    on_acc = [s for s in stats if s.where == "accelerator"]
+    assert [s.name for s in on_acc] == ["conv1", "conv2", "fc"]
+    assert all(s.cycles > 0 and 0 < s.utilization <= 1 for s in on_acc)
+
+
+def test_host_kernels_match_golden():
+    rng = np.random.default_rng(3)
+    x = rng.integers(-128, 128, size=(2, 3, 7, 6), dtype=np.int8)
+    for kernel, stride, pads in [
+        ((2, 2), (2, 2), (0, 0, 0, 0)),
+        ((3, 3), (1, 2), (1, 1, 1, 1)),
+        ((2, 3), (1, 1), (0, 2, 1, 0)),
+    ]:
+        assert np.array_equal(
+            max_pool_int8(x, kernel, stride, pads), golden.max_pool(x, kernel, stride, pads)
+        )
+        assert np.array_equal(
+            avg_pool_int8(x, kernel, stride, pads), golden.avg_pool(x, kernel, stride, pads)
+        )
+    # avg-pool ties: 1.5 -> 2 and -1.5 -> -2 (half away from zero)
+    t = np.array([[[[1, 2]], [[-1, -2]]]], dtype=np.int8)
+    assert golden.avg_pool(t, (1, 2), (1, 1)).ravel().tolist() == [2, -2]
+    assert avg_pool_int8(t, (1, 2), (1, 1)).ravel().tolist() == [2, -2]
+
+
+def test_im2col_conv_equals_direct_conv():
+    rng = np.random.default_rng(4)
+    x = rng.integers(-128, 128, size=(2, 3, 6, 5), dtype=np.int8)
+    w = rng.integers(-128, 128, size=(4, 3, 3, 2), dtype=np.int8)
+    zp = -7
+    cols, (ho, wo) = im2col(x, (3, 2), (2, 1), (1, 0, 1, 1), zp)
+    acc = (cols.astype(np.int64) - zp) @ w.reshape(4, -1).T.astype(np.int64)
+    n = 4
+    direct = golden.conv2d(
+        x,
+        w,
+        np.zeros(n),
+        zp,
+        [1 << 30] * n,
+        [0] * n,
+        0,
+        -128,
+        127,
+        stride=(2, 1),
+        pads=(1, 0, 1, 1),
+    )
+    via = golden.requantize(acc, np.zeros(n), [1 << 30] * n, [0] * n, 0, -128, 127)
+    assert np.array_equal(via.reshape(2, ho, wo, n).transpose(0, 3, 1, 2), direct)
+
+
+def test_quantize_multiplier():
+    for real in [0.5, 0.25, 0.0123, 1.5, 0.999999999, 3e-5]:
+        q, s = quantize_multiplier(real)
+        assert 2**30 <= q < 2**31
+        assert abs(q * 2.0 ** (s - 31) - real) <= real * 2**-30
+    assert quantize_multiplier(0.0) == (0, 0)
+    assert quantize_multiplier(1e-12) == (0, 0)
+
+
+def test_network_input_errors():
+    rng = np.random.default_rng(0)
+    net = small_cnn(rng)
+    with pytest.raises(ValueError, match="must be int8"):
+        run_network(net, np.zeros((1, 2, 9, 9), np.float32), preset("tiny"), None)
+    with pytest.raises(ValueError, match="must have shape"):
+        run_network(net, np.zeros((1, 2, 8, 9), np.int8), preset("tiny"), None)
