@@ -1,4 +1,10 @@
-"""``macforge demo``: the main job — a requantised int8 GEMM on the generated accelerator."""
+"""``macforge demo``: the main job — a quantised digit classifier on the RTL accelerator.
+
+Fully offline: trains a small MLP on scikit-learn's bundled digits data
+(seeded, deterministic), quantises it to int8 (per-channel weights, calibrated
+activations), compiles it for the chosen config, runs the test split through
+RTL simulation, and compares float, golden int8 and hardware results.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +15,14 @@ import numpy as np
 
 from .common import UsageError, config_by_name, write_report
 
+HIDDEN = (64, 32)
+SEED = 0
+
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("demo", help="run the main demo on the RTL accelerator")
+    from fpga.boards import BOARDS
+
+    p = sub.add_parser("demo", help="run the main demo: int8 digit classifier on the RTL")
     p.add_argument("--config", default="default", help="preset name (default: default)")
     p.add_argument(
         "--sim",
@@ -19,95 +30,168 @@ def add_parser(sub) -> None:
         default=None,
         help="simulator (default: $MACFORGE_SIM or verilator)",
     )
-    p.add_argument("--size", type=int, default=None, help="M = K = N (default: 8x the array rows)")
-    p.add_argument("--seed", type=int, default=2026, help="data seed (default 2026)")
-    p.add_argument("--waves", action="store_true", help="record a VCD waveform")
+    p.add_argument(
+        "--board",
+        choices=list(BOARDS),
+        default=None,
+        help="also estimate latency at this board's clock",
+    )
+    p.add_argument("--quick", action="store_true", help="classify 64 test images only")
+    p.add_argument("--waves", action="store_true", help="record VCD waveforms")
     p.add_argument("--report", metavar="FILE", help="write figures as JSON")
     p.set_defaults(func=run)
 
 
+def train_digits_mlp():
+    """Seeded MLP on sklearn's digits; returns float layers, data split and float accuracy."""
+    import warnings
+
+    from sklearn.datasets import load_digits
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.model_selection import train_test_split
+    from sklearn.neural_network import MLPClassifier
+
+    from host.quantize import FloatDense
+
+    digits = load_digits()
+    x = digits.data / 16.0
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, digits.target, test_size=0.2, random_state=SEED, stratify=digits.target
+    )
+    clf = MLPClassifier(
+        hidden_layer_sizes=HIDDEN, activation="relu", max_iter=400, random_state=SEED
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(x_train, y_train)
+    layers = []
+    for i, (w, b) in enumerate(zip(clf.coefs_, clf.intercepts_, strict=True)):
+        last = i == len(clf.coefs_) - 1
+        layers.append(FloatDense(f"fc{i + 1}", w.T.copy(), b.copy(), "none" if last else "relu"))
+    return layers, (x_train, x_test, y_train, y_test), float(clf.score(x_test, y_test))
+
+
+def _bar(done: int, total: int, width: int = 24) -> str:
+    filled = width * done // max(total, 1)
+    return "[" + "#" * filled + "." * (width - filled) + f"] {done}/{total}"
+
+
 def run(args: argparse.Namespace) -> int:
-    from host.compiler import Requant, compile_gemm
-    from host.kernels import quantize_multiplier
-    from host.runtime import run as run_program
-    from sim import golden
+    from fpga.boards import board_by_name
+    from host.network import run_network
+    from host.quantize import quantize_network
+    from sim.reference import golden_forward
     from sim.transport import SimTransport
 
     cfg = config_by_name(args.config)
-    size = args.size if args.size is not None else 8 * cfg.rows
-    if not 1 <= size <= cfg.max_k:
-        raise UsageError(f"--size must be in [1, {cfg.max_k}] for config {cfg.name}, got {size}")
-    rng = np.random.default_rng(args.seed)
-    a = rng.integers(-128, 128, size=(size, size), dtype=np.int8)
-    b = rng.integers(-128, 128, size=(size, size), dtype=np.int8)
-    bias = rng.integers(-(2**16), 2**16, size=size).astype(np.int32)
-    mult, shift = zip(*(quantize_multiplier(s) for s in rng.uniform(2e-4, 1e-3, size)), strict=True)
-    rq = Requant(mult, shift, zero_point=-3, act_min=-128, act_max=127)
+    t0 = time.monotonic()
+    print("macforge demo: int8 digit classifier (scikit-learn digits, 8x8 images, offline)")
     print(
-        f"macforge demo: int8 GEMM {size}x{size}x{size} + bias, per-channel TFLite "
-        f"requantisation (seed {args.seed})"
+        f"  hardware : config '{cfg.name}', {cfg.rows}x{cfg.cols} output-stationary array, "
+        f"{cfg.pp_lanes} requantiser lane(s), {cfg.bus_bytes}-byte streams"
     )
+    print("  1/4 training a float MLP 64-64-32-10 (seed 0) ...", flush=True)
+    float_layers, (x_train, x_test, _, y_test), _ = train_digits_mlp()
+    if args.quick:
+        x_test, y_test = x_test[:64], y_test[:64]
+    float_acc = _float_acc(float_layers, x_test, y_test)
+    print("  2/4 quantising to int8 (per-channel weights, calibrated activations) ...", flush=True)
+    net = quantize_network(float_layers, x_train[:256])
+    xq = net.input.quantize(x_test)
+    golden_logits = golden_forward(net, xq)
+    golden_acc = float((golden_logits.argmax(axis=1) == y_test).mean())
     print(
-        f"  hardware: config '{cfg.name}', {cfg.rows}x{cfg.cols} output-stationary array, "
-        f"{cfg.bus_bytes}-byte command/result streams"
-    )
-    print(
-        "  generating Verilog, compiling the simulator (first run ~1 min, then cached) ...",
+        f"  3/4 running {len(x_test)} test images through the RTL (Verilator; the first run "
+        f"compiles the model, ~1 min) ...",
         flush=True,
     )
-    t0 = time.monotonic()
-    program = compile_gemm(cfg, a, b, bias=bias, requant=rq)
-    transport = SimTransport(cfg, simulator=args.sim, waves=args.waves)
-    res = run_program(program, transport)
-    want = golden.requantize(
-        golden.matmul(a, b, acc_bits=cfg.acc_width),
-        bias,
-        rq.multiplier,
-        rq.shift,
-        rq.zero_point,
-        rq.act_min,
-        rq.act_max,
-    )
-    exact = bool(np.array_equal(res.output, want))
-    util = program.macs / (res.cycles * cfg.peak_macs_per_cycle)
-    c = res.counters
+    accel_layers = sum(1 for layer in net.layers if hasattr(layer, "weight"))
+    done = [0]
+
+    def progress(msg: str) -> None:
+        done[0] += 1
+        print(f"      {_bar(done[0], len(net.layers))} {msg}", flush=True)
+
+    transports = []
+
+    def make_transport():
+        transports.append(SimTransport(cfg, simulator=args.sim, waves=args.waves))
+        return transports[-1]
+
+    try:
+        hw_logits, stats = run_network(net, xq, cfg, make_transport, progress=progress)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    hw_acc = float((hw_logits.argmax(axis=1) == y_test).mean())
+    exact = bool(np.array_equal(hw_logits, golden_logits))
+    total_cycles = sum(s.cycles for s in stats if s.cycles)
+    per_image = total_cycles / len(x_test)
+    print("  4/4 results")
     print(
-        f"  simulator        : {transport.simulator} (build {transport.build_seconds:.1f} s, "
-        f"run {transport.sim_seconds:.1f} s)"
+        f"      float accuracy        : {100 * float_acc:.2f} % (all {len(y_test)} shown "
+        f"images: {100 * _float_acc(float_layers, x_test, y_test):.2f} %)"
+    )
+    print(f"      int8 golden accuracy  : {100 * golden_acc:.2f} %")
+    print(
+        f"      hardware accuracy     : {100 * hw_acc:.2f} %  "
+        f"({'logits bit-exact with golden' if exact else 'LOGITS DIFFER FROM GOLDEN'})"
     )
     print(
-        f"  program          : {len(program.words)} command words -> "
-        f"{program.result_words} result words, {len(program.tiles)} tiles"
+        f"      cycles per inference  : {per_image:.1f} ({total_cycles} cycles for "
+        f"{len(x_test)} images, batched)"
     )
-    print(f"  cycles           : {res.cycles} (first command word in .. last result word out)")
+    for s in stats:
+        if s.where == "accelerator":
+            print(
+                f"      {s.name:<6} {s.kind:<7} {s.macs:>9} MACs {s.cycles:>8} cycles  "
+                f"utilization {s.utilization:.3f}"
+            )
+    latency = None
+    if args.board:
+        board = board_by_name(args.board)
+        latency = per_image / board.clk_hz * 1e6
+        print(
+            f"      on {board.name} at {board.clk_hz / 1e6:g} MHz: {latency:.1f} us per image "
+            f"(compute only, UART transfers excluded)"
+        )
+    sim_s = sum(t.sim_seconds for t in transports)
+    build_s = sum(t.build_seconds for t in transports)
     print(
-        f"  utilization      : {util:.3f} ({program.macs} MACs / "
-        f"{cfg.peak_macs_per_cycle} per cycle)"
+        f"      simulation {sim_s:.1f} s, model build {build_s:.1f} s, "
+        f"{accel_layers} accelerator layers, total {time.monotonic() - t0:.1f} s"
     )
-    print(f"  counters         : busy {c['busy']}, stalls {c['stalls']}, macs {c['macs']}")
-    print(f"  C[0, :8]         : {res.output[0, :8].tolist()}")
-    print(f"  golden[0, :8]    : {want[0, :8].tolist()}")
-    print(
-        f"  result check     : "
-        f"{'PASS: bit-exact with sim.golden' if exact else 'FAIL: differs from sim.golden'}"
-    )
-    if transport.last_waveform:
-        print(f"  waveform         : {transport.last_waveform}")
     write_report(
         args.report,
         {
             "config": cfg.name,
-            "simulator": transport.simulator,
-            "m": size,
-            "k": size,
-            "n": size,
-            "cycles": res.cycles,
-            "macs": program.macs,
-            "peak_macs_per_cycle": cfg.peak_macs_per_cycle,
-            "utilization": util,
+            "images": len(x_test),
+            "float_accuracy": float_acc,
+            "golden_accuracy": golden_acc,
+            "hardware_accuracy": hw_acc,
             "bit_exact": exact,
-            "counters": c,
+            "cycles": total_cycles,
+            "cycles_per_inference": per_image,
+            "macs": sum(s.macs for s in stats),
+            "layers": [
+                {
+                    "name": s.name,
+                    "kind": s.kind,
+                    "where": s.where,
+                    "cycles": s.cycles,
+                    "macs": s.macs,
+                    "utilization": s.utilization,
+                }
+                for s in stats
+            ],
+            "board": args.board,
+            "latency_us": latency,
             "wall_seconds": time.monotonic() - t0,
         },
     )
     return 0 if exact else 1
+
+
+def _float_acc(layers, x, y) -> float:
+    from host.quantize import float_forward
+
+    return float((float_forward(layers, x).argmax(axis=1) == y).mean())
