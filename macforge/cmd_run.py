@@ -1,0 +1,108 @@
+"""``macforge run``: an int8 ONNX model on the accelerator (RTL simulation)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from .common import UsageError, check_output_path, config_by_name, write_report
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "run",
+        help="run an int8 ONNX model (onnxruntime-quantised) on the RTL",
+        description="Float input is quantised with the model's input scale and "
+        "zero point and the output dequantised; --raw keeps int8 in and out.",
+    )
+    p.add_argument("model", metavar="MODEL.onnx")
+    p.add_argument("--input", required=True, metavar="X.npy", help="batch-first input")
+    p.add_argument("--output", required=True, metavar="Y.npy", help="output file")
+    p.add_argument("--raw", action="store_true", help="int8 input and output")
+    p.add_argument("--config", default="default", help="preset name (default: default)")
+    p.add_argument("--sim", choices=["verilator", "icarus"], default=None)
+    p.add_argument("--report", metavar="FILE", help="write figures as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from host.network import run_network
+    from host.onnx_import import import_onnx
+    from sim.reference import golden_forward
+    from sim.transport import SimTransport
+
+    cfg = config_by_name(args.config)
+    out_path = check_output_path(args.output)
+    try:
+        model = import_onnx(args.model)
+    except (ValueError, OSError) as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        x = np.load(args.input, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise UsageError(f"input {args.input!r} is not a readable .npy array ({exc})") from None
+    net = model.network
+    if tuple(x.shape[1:]) != tuple(net.input_shape):
+        raise UsageError(
+            f"input must have shape (batch, {', '.join(map(str, net.input_shape))}), got {x.shape}"
+        )
+    if args.raw:
+        if x.dtype != np.int8:
+            raise UsageError(f"--raw input must be int8, got {x.dtype}")
+        xq = x
+    else:
+        if not np.issubdtype(x.dtype, np.floating):
+            raise UsageError(f"input must be float (or use --raw with int8), got {x.dtype}")
+        xq = net.input.quantize(x)
+    print(
+        f"macforge run: {args.model} ({len(net.layers)} layers) on config '{cfg.name}', "
+        f"batch {x.shape[0]}",
+        flush=True,
+    )
+    t0 = time.monotonic()
+    try:
+        y, stats = run_network(
+            net,
+            xq,
+            cfg,
+            lambda: SimTransport(cfg, simulator=args.sim),
+            progress=lambda msg: print(f"  {msg}", flush=True),
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    exact = bool(np.array_equal(y, golden_forward(net, xq)))
+    np.save(out_path, y if args.raw else net.output.dequantize(y).astype(np.float32))
+    total = sum(s.cycles for s in stats if s.cycles)
+    macs = sum(s.macs for s in stats)
+    util = macs / (total * cfg.peak_macs_per_cycle) if total else 0.0
+    print(
+        f"  wrote {out_path}; golden check: {'bit-exact' if exact else 'MISMATCH'}; "
+        f"{total} cycles, utilization {util:.3f}"
+    )
+    write_report(
+        args.report,
+        {
+            "model": str(args.model),
+            "config": cfg.name,
+            "batch": int(x.shape[0]),
+            "cycles": total,
+            "macs": macs,
+            "utilization": util,
+            "golden_match": exact,
+            "layers": [
+                {
+                    "name": s.name,
+                    "kind": s.kind,
+                    "where": s.where,
+                    "cycles": s.cycles,
+                    "macs": s.macs,
+                    "utilization": s.utilization,
+                }
+                for s in stats
+            ],
+            "wall_seconds": time.monotonic() - t0,
+        },
+    )
+    return 0 if exact else 1
