@@ -7,7 +7,15 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["im2col", "max_pool_int8", "avg_pool_int8", "quantize_multiplier", "out_size"]
+__all__ = [
+    "im2col",
+    "max_pool_int8",
+    "avg_pool_int8",
+    "add_int8",
+    "add_params",
+    "quantize_multiplier",
+    "out_size",
+]
 
 
 def out_size(size: int, kernel: int, stride: int, pad_before: int, pad_after: int) -> int:
@@ -103,3 +111,64 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     if exp > 30:
         raise ValueError(f"scale {real} too large for an int32 multiplier")
     return q, int(exp)
+
+
+def _srdhm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    prod = a * b
+    nudged = prod + np.where(prod >= 0, 1 << 30, 1 - (1 << 30))
+    high = np.where(nudged >= 0, nudged >> 31, -((-nudged) >> 31))
+    return np.where((a == -(2**31)) & (b == -(2**31)), 2**31 - 1, high)
+
+
+def _scale_down(x: np.ndarray, multiplier: int, shift: int) -> np.ndarray:
+    """x * multiplier * 2**(shift - 31) with TFLite rounding, for shift <= 0."""
+    h = _srdhm(x.astype(np.int64), np.int64(multiplier))
+    e = -shift
+    mask = (1 << e) - 1
+    return (h >> e) + ((h & mask) > ((mask >> 1) + (h < 0)))
+
+
+def add_int8(x1, x2, params: dict) -> np.ndarray:
+    """TFLite int8 Add of two broadcastable int8 tensors; ``params`` from `add_params`."""
+    p = params
+    a = (np.asarray(x1, np.int64) + p["input1_offset"]) << p["left_shift"]
+    b = (np.asarray(x2, np.int64) + p["input2_offset"]) << p["left_shift"]
+    total = _scale_down(a, p["input1_multiplier"], p["input1_shift"]) + _scale_down(
+        b, p["input2_multiplier"], p["input2_shift"]
+    )
+    out = _scale_down(total, p["output_multiplier"], p["output_shift"]) + p["output_offset"]
+    return np.clip(out, p["act_min"], p["act_max"]).astype(np.int8)
+
+
+def add_params(
+    s1: float,
+    zp1: int,
+    s2: float,
+    zp2: int,
+    s_out: float,
+    zp_out: int,
+    act_min: int = -128,
+    act_max: int = 127,
+) -> dict:
+    """TFLite's integer parameters for an int8 Add (left shift 20, multipliers < 1)."""
+    left_shift = 20
+    twice_max = 2 * max(s1, s2)
+    m1, sh1 = quantize_multiplier(s1 / twice_max)
+    m2, sh2 = quantize_multiplier(s2 / twice_max)
+    mo, sho = quantize_multiplier(twice_max / ((1 << left_shift) * s_out))
+    if max(sh1, sh2, sho) > 0:
+        raise ValueError("Add scales need multipliers below one")
+    return {
+        "left_shift": left_shift,
+        "input1_offset": -zp1,
+        "input2_offset": -zp2,
+        "input1_multiplier": m1,
+        "input1_shift": sh1,
+        "input2_multiplier": m2,
+        "input2_shift": sh2,
+        "output_multiplier": mo,
+        "output_shift": sho,
+        "output_offset": zp_out,
+        "act_min": act_min,
+        "act_max": act_max,
+    }

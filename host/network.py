@@ -9,7 +9,8 @@ one tall A matrix (padding uses the input zero point), so one GEMM per layer
 keeps the array busy, and the hardware stays a plain GEMM engine. The input zero
 point is folded into the bias (``bias - zp_in * sum(w)``), which is exactly the
 TFLite sum ``sum((x - zp_in) * w) + bias``. ReLU / ReLU6 are the requantiser's
-clamp. Max/average pooling and flatten run on the host in int8.
+clamp. Max/average pooling, flatten and elementwise Add (TFLite's int8 Add with
+a constant operand) run on the host in int8.
 """
 
 from __future__ import annotations
@@ -23,7 +24,14 @@ import numpy as np
 from hw.config import AccelConfig
 
 from .compiler import Requant, compile_gemm
-from .kernels import avg_pool_int8, im2col, max_pool_int8, quantize_multiplier
+from .kernels import (
+    add_int8,
+    add_params,
+    avg_pool_int8,
+    im2col,
+    max_pool_int8,
+    quantize_multiplier,
+)
 from .runtime import Transport, run
 
 __all__ = [
@@ -33,6 +41,8 @@ __all__ = [
     "MaxPool2D",
     "AvgPool2D",
     "Flatten",
+    "AddConst",
+    "add_layer_params",
     "QNetwork",
     "LayerStats",
     "gemm_params",
@@ -114,6 +124,19 @@ class Flatten:
 
 
 @dataclass
+class AddConst:
+    """Elementwise int8 Add (TFLite) of the activation and a constant int8 tensor
+    broadcast over the batch (e.g. a per-feature bias), with its own quantisation."""
+
+    name: str
+    const: np.ndarray
+    const_q: QuantParams
+    out: QuantParams
+    activation: str = "none"
+    kind = "add"
+
+
+@dataclass
 class QNetwork:
     """An int8 network: input quantisation, input shape (without batch), layers."""
 
@@ -125,7 +148,7 @@ class QNetwork:
     def output(self) -> QuantParams:
         q = self.input
         for layer in self.layers:
-            if isinstance(layer, Dense | Conv2D):
+            if isinstance(layer, Dense | Conv2D | AddConst):
                 q = layer.out
         return q
 
@@ -166,6 +189,21 @@ def gemm_params(layer, in_q: QuantParams):
     shift = np.array([p[1] for p in pairs], dtype=np.int64)
     lo, hi = activation_range(layer.activation, layer.out)
     return mult, shift, layer.bias.astype(np.int64), layer.out.zero_point, lo, hi
+
+
+def add_layer_params(layer: AddConst, in_q: QuantParams) -> dict:
+    """TFLite integer parameters of an `AddConst` layer given its input quantisation."""
+    lo, hi = activation_range(layer.activation, layer.out)
+    return add_params(
+        in_q.scale,
+        in_q.zero_point,
+        layer.const_q.scale,
+        layer.const_q.zero_point,
+        layer.out.scale,
+        layer.out.zero_point,
+        lo,
+        hi,
+    )
 
 
 def _check_bias_range(name: str, bias: np.ndarray) -> np.ndarray:
@@ -251,6 +289,9 @@ def run_network(
                 x = avg_pool_int8(x, layer.kernel, layer.stride, layer.pads)
             elif isinstance(layer, Flatten):
                 x = x.reshape(x.shape[0], -1)
+            elif isinstance(layer, AddConst):
+                x = add_int8(x, layer.const[None], add_layer_params(layer, q))
+                q = layer.out
             else:
                 raise ValueError(f"unsupported layer {layer!r}")
             stats.append(

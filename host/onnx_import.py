@@ -8,8 +8,10 @@ Both formats onnxruntime writes are read:
   int8 ``MaxPool`` / ``Flatten``.
 
 Supported: a chain from one float input to one output of Conv (2-D, dilation
-1, group 1), Gemm, MatMul (+ Add of a constant bias), Relu / Clip(0, 6)
-after them, MaxPool, AveragePool, Flatten, Reshape to (batch, -1). Activations
+1, group 1), Gemm, MatMul, Add of a constant (a float bias is folded into the
+GEMM; an int8 one is TFLite's int8 Add), Relu / Clip(0, 6) after them,
+MaxPool, AveragePool, Flatten, Reshape to (batch, -1); QOperator's QLinearConv,
+QLinearMatMul, QGemm, QLinearAdd. Activations
 must be int8 with per-tensor parameters; weights int8 with zero point 0
 (per-tensor or per-channel). Anything else is refused with a `ValueError`
 naming the op and the node, before anything runs.
@@ -22,7 +24,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .network import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D, QNetwork, QuantParams
+from .network import (
+    AddConst,
+    AvgPool2D,
+    Conv2D,
+    Dense,
+    Flatten,
+    MaxPool2D,
+    QNetwork,
+    QuantParams,
+)
 
 __all__ = ["import_onnx", "ImportedModel", "SUPPORTED_OPS"]
 
@@ -42,6 +53,7 @@ SUPPORTED_OPS = (
     "QLinearConv",
     "QLinearMatMul",
     "QGemm",
+    "QLinearAdd",
 )
 
 
@@ -168,8 +180,10 @@ class _Importer:
             if node.op_type not in SUPPORTED_OPS:
                 raise ValueError(f"unsupported op {node.op_type} in node {node.name!r}")
         if not any(n.op_type == "QuantizeLinear" for n in self.graph.node):
-            raise ValueError("the model is not int8-quantised (no QuantizeLinear); quantise it "
-                             "with onnxruntime.quantization.quantize_static")
+            raise ValueError(
+                "the model is not int8-quantised (no QuantizeLinear); quantise it "
+                "with onnxruntime.quantization.quantize_static"
+            )
         for node in self.graph.node:
             getattr(self, f"op_{node.op_type}")(node)
         out = self.values.get(self.output_name)
@@ -275,22 +289,60 @@ class _Importer:
     def op_Add(self, node) -> None:  # noqa: N802
         p = self.values.get(node.input[0])
         b = self.values.get(node.input[1])
-        if not (
+        if isinstance(b, _DQ) and isinstance(p, _Const):
+            p, b = b, p
+        if (
             isinstance(p, _Pending)
             and p.kind == "dense"
             and isinstance(b, _Const)
+            and b.scale is None
             and not p.args["bias"].any()
         ):
-            raise ValueError(
-                f"node {node.name!r} (Add): only a constant bias after MatMul is supported"
+            # MatMul followed by a float bias: fold it into the GEMM's int32 bias
+            n = p.args["weight"].shape[0]
+            p.args["bias"] = self.bias(node, b, n, p.in_q, p.args["w_scale"])
+            self.values[node.output[0]] = p
+        elif isinstance(p, _DQ) and isinstance(b, _Const) and b.scale is not None:
+            self.values[node.output[0]] = _Pending(
+                "add", node.name, p.q, {"const": self._add_const(node, b)}
             )
-        n = p.args["weight"].shape[0]
-        p.args["bias"] = self.bias(node, b, n, p.in_q, p.args["w_scale"])
-        self.values[node.output[0]] = p
+        else:
+            raise ValueError(
+                f"node {node.name!r} (Add): only a constant operand (bias) is "
+                "supported, not the sum of two activations"
+            )
+
+    def _add_const(self, node, b: _Const) -> tuple[np.ndarray, QuantParams]:
+        if b.value.dtype != np.int8 or np.size(b.scale) != 1:
+            raise ValueError(
+                f"node {node.name!r} ({node.op_type}): the constant must be int8 "
+                "with per-tensor quantisation"
+            )
+        zp = int(np.asarray(b.zero_point).reshape(())) if b.zero_point is not None else 0
+        return b.value, QuantParams(float(np.asarray(b.scale).reshape(())), zp)
+
+    def op_QLinearAdd(self, node) -> None:  # noqa: N802
+        i = node.input
+        a_is_const = isinstance(self.values.get(i[0]), _Const)
+        act, const = (3, 0) if a_is_const else (0, 3)
+        self._qt_input(node, i[act])  # checks the activation operand is int8
+        c = _Const(
+            self.const(i[const], node),
+            self.const(i[const + 1], node),
+            self.const(i[const + 2], node),
+        )
+        out_q = self.qparams(node, i[6], i[7])
+        value, cq = self._add_const(node, c)
+        self.layers.append(AddConst(node.name, value, cq, out_q))
+        self.values[node.output[0]] = _QT(out_q)
 
     def _activation(self, node, kind: str) -> None:
         p = self.values.get(node.input[0])
-        if not isinstance(p, _Pending) or p.kind not in ("conv", "dense") or p.activation != "none":
+        if (
+            not isinstance(p, _Pending)
+            or p.kind not in ("conv", "dense", "add")
+            or p.activation != "none"
+        ):
             raise ValueError(
                 f"node {node.name!r} ({node.op_type}): only directly after Conv/Gemm/MatMul"
             )
@@ -381,6 +433,9 @@ class _Importer:
                     p.node, p.args["weight"], p.args["bias"], p.args["w_scale"], out_q, p.activation
                 )
             )
+        elif p.kind == "add":
+            value, cq = p.args["const"]
+            self.layers.append(AddConst(p.node, value, cq, out_q, p.activation))
         else:
             if out_q != p.in_q:
                 raise ValueError(

@@ -46,6 +46,7 @@ __all__ = [
     "conv2d",
     "max_pool",
     "avg_pool",
+    "add",
     "INT32_MIN",
     "INT32_MAX",
 ]
@@ -260,3 +261,33 @@ def avg_pool(x, kernel, stride, pads=(0, 0, 0, 0), act_min=-128, act_max=127):
     half = counts // 2
     q = np.where(total > 0, (total + half) // counts, -((-total + half) // counts))
     return np.clip(q, act_min, act_max).astype(np.int8)
+
+
+def add(
+    x1,
+    x2,
+    input1_offset,
+    input2_offset,
+    input1_multiplier,
+    input1_shift,
+    input2_multiplier,
+    input2_shift,
+    output_multiplier,
+    output_shift,
+    output_offset,
+    act_min=-128,
+    act_max=127,
+    left_shift=20,
+):
+    """TFLite int8 elementwise Add (reference_ops::AddElementwise), numpy broadcasting.
+
+    Each input is offset, shifted left by ``left_shift`` and scaled by its own
+    multiplier (shifts <= 0: MultiplyByQuantizedMultiplierSmallerThanOneExp); the
+    sum is scaled by the output multiplier, offset and clamped.
+    """
+    a = np.asarray(x1, dtype=np.int64) + int(input1_offset)
+    b = np.asarray(x2, dtype=np.int64) + int(input2_offset)
+    sa = multiply_by_quantized_multiplier(a * (1 << left_shift), input1_multiplier, input1_shift)
+    sb = multiply_by_quantized_multiplier(b * (1 << left_shift), input2_multiplier, input2_shift)
+    raw = multiply_by_quantized_multiplier(sa + sb, output_multiplier, output_shift)
+    return np.clip(raw + int(output_offset), act_min, act_max).astype(np.int8)

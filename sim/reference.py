@@ -9,7 +9,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from host.network import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D, QNetwork, gemm_params
+from host.network import (
+    AddConst,
+    AvgPool2D,
+    Conv2D,
+    Dense,
+    Flatten,
+    MaxPool2D,
+    QNetwork,
+    add_layer_params,
+    gemm_params,
+)
 from sim import golden
 
 __all__ = ["golden_forward"]
@@ -54,6 +64,25 @@ def golden_forward(network: QNetwork, x: np.ndarray) -> np.ndarray:
             x = golden.avg_pool(x, layer.kernel, layer.stride, layer.pads)
         elif isinstance(layer, Flatten):
             x = x.reshape(x.shape[0], -1)
+        elif isinstance(layer, AddConst):
+            p = add_layer_params(layer, q)
+            x = golden.add(
+                x,
+                layer.const[None],
+                p["input1_offset"],
+                p["input2_offset"],
+                p["input1_multiplier"],
+                p["input1_shift"],
+                p["input2_multiplier"],
+                p["input2_shift"],
+                p["output_multiplier"],
+                p["output_shift"],
+                p["output_offset"],
+                p["act_min"],
+                p["act_max"],
+                p["left_shift"],
+            )
+            q = layer.out
         else:
             raise ValueError(f"unsupported layer {layer!r}")
     return x

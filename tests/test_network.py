@@ -136,3 +136,38 @@ def test_network_input_errors():
         run_network(net, np.zeros((1, 2, 9, 9), np.float32), preset("tiny"), None)
     with pytest.raises(ValueError, match="must have shape"):
         run_network(net, np.zeros((1, 2, 8, 9), np.int8), preset("tiny"), None)
+
+
+def test_add_host_kernel_matches_golden():
+    from host.kernels import add_int8, add_params
+
+    rng = np.random.default_rng(9)
+    x1 = rng.integers(-128, 128, size=(50, 16), dtype=np.int8)
+    x2 = rng.integers(-128, 128, size=(16,), dtype=np.int8)
+    for s1, z1, s2, z2, so, zo in [
+        (0.02, -5, 0.05, 3, 0.07, -10),
+        (0.1, 0, 0.1, 0, 0.2, 0),
+        (0.003, 127, 0.9, -128, 0.5, 20),
+    ]:
+        p = add_params(s1, z1, s2, z2, so, zo, -100, 120)
+        got = add_int8(x1, x2[None], p)
+        want = golden.add(
+            x1,
+            x2[None],
+            p["input1_offset"],
+            p["input2_offset"],
+            p["input1_multiplier"],
+            p["input1_shift"],
+            p["input2_multiplier"],
+            p["input2_shift"],
+            p["output_multiplier"],
+            p["output_shift"],
+            p["output_offset"],
+            -100,
+            120,
+            p["left_shift"],
+        )
+        assert np.array_equal(got, want)
+        real = (x1.astype(float) - z1) * s1 + (x2.astype(float) - z2) * s2
+        approx = np.clip(np.round(real / so) + zo, -100, 120)
+        assert np.abs(approx - want).max() <= 1  # the float meaning, within one LSB
