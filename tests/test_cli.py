@@ -21,7 +21,9 @@ def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.parametrize("command", [[], ["demo"], ["verilog"], ["matmul"], ["bench"]])
+@pytest.mark.parametrize(
+    "command", [[], ["demo"], ["verilog"], ["matmul"], ["bench"], ["run"], ["build"]]
+)
 def test_help(command):
     res = _run(*command, "--help")
     assert res.returncode == 0 and "usage: macforge" in res.stdout
@@ -35,9 +37,9 @@ def test_help(command):
         (["verilog"], "required: -o/--output"),
         (["verilog", "-o", "/no/such/dir/x.v"], "does not exist"),
         (["verilog", "-o", "x.v", "--name", "1bad"], "not a valid Verilog identifier"),
-        (["demo", "--size", "0"], "--size must be in [1, 4096]"),
-        (["demo", "--config", "tiny", "--size", "5000"], "--size must be in [1, 127]"),
-        (["demo", "--size", "x"], "invalid int value"),
+        (["demo", "--config", "nope"], "unknown config 'nope'"),
+        (["demo", "--board", "de10"], "invalid choice"),
+        (["run", "nope.onnx", "--input", "x.npy", "--output", "y.npy"], "cannot read ONNX"),
         (["demo", "--sim", "modelsim"], "invalid choice"),
         (["bench", "--bus", "four"], "--bus must be comma-separated"),
         (["matmul", "nope.npy", "nope.npy", "-o", "c.npy"], "A file 'nope.npy' not found"),
@@ -190,3 +192,17 @@ def test_bench_quick(tmp_path):
     utils = [r["utilization"] for r in rep["results"]]
     assert len(utils) == 3 and all(0 < u <= 1 for u in utils)
     assert utils[0] < utils[-1], "a 1x1x1 GEMM must use the array less than a big one"
+
+
+def test_demo_quick_main_job(tmp_path):
+    """The main job end to end on 64 images: hardware logits equal the golden model's."""
+    report = tmp_path / "demo.json"
+    res = _run("demo", "--quick", "--board", "icebreaker", "--report", str(report))
+    assert res.returncode == 0, res.stdout + res.stderr
+    rep = json.loads(report.read_text())
+    assert rep["bit_exact"] and rep["images"] == 64
+    assert rep["hardware_accuracy"] == rep["golden_accuracy"]
+    assert abs(rep["golden_accuracy"] - rep["float_accuracy"]) <= 0.02
+    assert [layer["where"] for layer in rep["layers"]] == ["accelerator"] * 3
+    assert rep["latency_us"] == pytest.approx(rep["cycles_per_inference"] / 12.0)
+    assert "logits bit-exact with golden" in res.stdout
