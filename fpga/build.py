@@ -20,7 +20,7 @@ from pathlib import Path
 from hw.config import AccelConfig
 
 from .boards import Board
-from .report import parse_nextpnr_report, resource_shortage
+from .report import count_ice40_ffs, parse_nextpnr_report, resource_shortage
 from .top import BoardTop
 
 __all__ = [
@@ -167,6 +167,9 @@ def build(
         "bitstream": str(bitstream),
         **figures,
     }
+    if board.family == "ice40":
+        rpt = build_dir / f"{DESIGN_NAME}.rpt"
+        report["ffs"] = count_ice40_ffs(rpt.read_text(errors="replace")) if rpt.exists() else None
     report.setdefault("ffs", None)
     report.setdefault("sprams", None)
     return BuildResult(report=report, bitstream=bitstream, build_dir=build_dir)

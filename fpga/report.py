@@ -6,7 +6,7 @@ import json
 import re
 from pathlib import Path
 
-__all__ = ["parse_nextpnr_report", "resource_shortage", "CELL_KEYS"]
+__all__ = ["parse_nextpnr_report", "resource_shortage", "count_ice40_ffs", "CELL_KEYS"]
 
 #: per family: report key -> nextpnr cell type
 CELL_KEYS = {
@@ -54,3 +54,21 @@ def resource_shortage(log_text: str) -> str | None:
         used, cell, avail = m.groups()
         return f"design needs {used} {cell} cells but the device has only {avail}"
     return None
+
+
+_DFF = re.compile(r"^\s*(\d+)\s+(SB_DFF\w*)\s*$", re.MULTILINE)
+
+
+def count_ice40_ffs(yosys_log: str) -> int | None:
+    """Flip-flops of the whole design in a synth_ice40 log (iCE40 LCs hide them).
+
+    Reads the cell counts after the last "design hierarchy" heading (the totals
+    including submodules); each SB_DFF* type is counted once.
+    """
+    marker = yosys_log.rfind("design hierarchy")
+    if marker < 0:
+        return None
+    seen: dict[str, int] = {}
+    for count, cell in _DFF.findall(yosys_log[marker:]):
+        seen.setdefault(cell, int(count))
+    return sum(seen.values()) if seen else None

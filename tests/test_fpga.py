@@ -83,3 +83,18 @@ def test_ulx3s_85f_synthesis(tmp_path):
     r = synthesize(BOARDS["ulx3s-85f"], build_dir=tmp_path / "ulx3s", progress=print)
     assert r["fits"], r
     assert r["dsps"] == BOARDS["ulx3s-85f"].default_config().dsps
+
+
+def test_count_ice40_ffs():
+    from fpga.report import count_ice40_ffs
+
+    log = """=== macforge ===
+       12   SB_DFF
+=== design hierarchy ===
+      165   SB_DFF
+       93   SB_DFFE
+     3276   SB_LUT4
+      165   SB_DFF
+"""
+    assert count_ice40_ffs(log) == 258
+    assert count_ice40_ffs("no stat here") is None
