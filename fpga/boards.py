@@ -27,7 +27,10 @@ class Board:
     device : str          device as reported (e.g. ``iCE40UP5K``)
     target : str          `AccelConfig.target` the device's budgets come from
     config : str          default accelerator preset
-    clk_hz : int          clock of the design (the board oscillator; no PLL yet)
+    osc_hz : int          the board oscillator
+    clk_hz : int          default clock of the design (a PLL makes it when it differs
+                          from the oscillator; iCE40 only for now)
+    clk_resource : tuple  platform resource of the oscillator pin
     baud : int            default serial rate of the bitstream
     error_led, activity_led : tuple[str, int]  platform resources for status LEDs
     programmer : str      tool that loads a bitstream (``iceprog``, ``openFPGALoader``)
@@ -39,7 +42,9 @@ class Board:
     device: str
     target: str
     config: str
+    osc_hz: int
     clk_hz: int
+    clk_resource: tuple[str, int] = ("clk25", 0)
     baud: int = 115200
     error_led: tuple[str, int] = ("led", 0)
     activity_led: tuple[str, int] = ("led", 1)
@@ -61,6 +66,7 @@ def _ulx3s(size: str, config: str) -> Board:
         device=f"LFE5U-{size.upper()}",
         target=f"ecp5-{size}",
         config=config,
+        osc_hz=25_000_000,
         clk_hz=25_000_000,
         programmer="openFPGALoader",
     )
@@ -74,7 +80,9 @@ BOARDS: dict[str, Board] = {
         device="iCE40UP5K",
         target="ice40-up5k",
         config="icebreaker",
-        clk_hz=12_000_000,
+        osc_hz=12_000_000,
+        clk_hz=15_000_000,  # SB_PLL40 12 -> 15 MHz: the design's Fmax is ~17.6 MHz
+        clk_resource=("clk12", 0),
         error_led=("led_r", 0),
         activity_led=("led_g", 0),
         programmer="iceprog",

@@ -105,27 +105,17 @@ def build(
     *,
     build_dir: Path,
     baud: int | None = None,
+    clk_hz: int | None = None,
     progress: Callable[[str], None] = print,
 ) -> BuildResult:
-    """Build ``board`` with ``config`` (default: the board's) into ``build_dir``."""
+    """Build ``board`` with ``config`` (default: the board's) into ``build_dir``.
+
+    ``clk_hz`` defaults to the board's clock (`Board.clk_hz`); on iCE40 a rate
+    other than the oscillator comes from the PLL.
+    """
     config = config or board.default_config()
-    if config.target not in ("generic", board.target):
-        raise BuildError(
-            f"config {config.name} is for target {config.target}, "
-            f"board {board.name} is {board.target}"
-        )
     env = yowasp_env(board.family)
-    platform = board.make_platform()
-    top = BoardTop(board, config, baud=baud)
-    overrides = {
-        "nextpnr_opts": f"--report {DESIGN_NAME}.report.json --timing-allow-fail",
-        "synth_opts": "-dsp" if board.family == "ice40" else "",
-    }
-    plan = platform.prepare(top, name=DESIGN_NAME, **overrides)
-    build_dir = Path(build_dir).resolve()
-    if build_dir.exists():
-        shutil.rmtree(build_dir)
-    plan.extract(build_dir)
+    top, build_dir = _prepare(board, config, build_dir, baud, synth_only=False, clk_hz=clk_hz)
     script = build_dir / f"build_{DESIGN_NAME}.sh"
     log_path = build_dir / "build.log"
     started = time.monotonic()
@@ -151,14 +141,14 @@ def build(
         raise BuildError(f"build failed ({tail[0].strip() if tail else 'see ' + str(log_path)})")
     bitstream = build_dir / f"{DESIGN_NAME}.{_BITSTREAM[board.family]}"
     figures = parse_nextpnr_report(build_dir / f"{DESIGN_NAME}.report.json", board.family)
-    target_mhz = board.clk_hz / 1e6
+    target_mhz = top.clk_hz / 1e6
     fmax = figures.get("fmax_mhz", 0.0)
     report = {
         "board": board.name,
         "device": board.device,
         "config": config.name,
         "target_mhz": target_mhz,
-        "clock_source": f"board oscillator, {target_mhz:g} MHz (no PLL)",
+        "clock_source": top.clock_source,
         "timing_met": fmax >= target_mhz,
         "peak_macs_per_cycle": config.peak_macs_per_cycle,
         "peak_gmacs": round(config.peak_macs_per_cycle * target_mhz / 1000, 4),
@@ -176,7 +166,12 @@ def build(
 
 
 def _prepare(
-    board: Board, config: AccelConfig, build_dir: Path, baud: int | None, synth_only: bool
+    board: Board,
+    config: AccelConfig,
+    build_dir: Path,
+    baud: int | None,
+    synth_only: bool,
+    clk_hz: int | None = None,
 ):
     if config.target not in ("generic", board.target):
         raise BuildError(
@@ -184,7 +179,10 @@ def _prepare(
             f"board {board.name} is {board.target}"
         )
     platform = board.make_platform()
-    top = BoardTop(board, config, baud=baud)
+    try:
+        top = BoardTop(board, config, baud=baud, clk_hz=clk_hz)
+    except ValueError as exc:
+        raise BuildError(str(exc)) from None
     overrides = {
         "nextpnr_opts": f"--report {DESIGN_NAME}.report.json --timing-allow-fail",
         "synth_opts": "-dsp" if board.family == "ice40" else "",

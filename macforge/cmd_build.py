@@ -21,7 +21,8 @@ def add_parser(sub) -> None:
         type=float,
         default=None,
         metavar="MHZ",
-        help="clock of the design; must be the board's oscillator for now (no PLL)",
+        help="clock of the design (default: the board's; iCE40 boards make other rates "
+        "with the PLL, ECP5 boards run at the oscillator)",
     )
     p.add_argument("--baud", type=int, default=None, help="serial rate (default 115200)")
     p.add_argument("--build-dir", default=None, help="output folder (default build/<board>)")
@@ -51,11 +52,19 @@ def run(args: argparse.Namespace) -> int:
 
     board = board_by_name(args.board)
     cfg = config_by_name(args.config) if args.config else board.default_config()
-    if args.freq is not None and abs(args.freq * 1e6 - board.clk_hz) > 1:
-        raise UsageError(
-            f"--freq {args.freq:g} MHz: board {board.name} runs at its "
-            f"{board.clk_hz / 1e6:g} MHz oscillator (PLL not supported yet)"
-        )
+    clk_hz = round(args.freq * 1e6) if args.freq is not None else board.clk_hz
+    if clk_hz != board.osc_hz:
+        if board.family != "ice40":
+            raise UsageError(
+                f"--freq {clk_hz / 1e6:g} MHz: board {board.name} runs at its "
+                f"{board.osc_hz / 1e6:g} MHz oscillator (ECP5 PLL not supported)"
+            )
+        from fpga.clocks import ice40_pll_params
+
+        try:
+            ice40_pll_params(board.osc_hz, clk_hz)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     if cfg.target not in ("generic", board.target):
         raise UsageError(
             f"config {cfg.name} is for target {cfg.target}, board {board.name} is {board.target}"
@@ -63,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     build_dir = Path(args.build_dir or Path("build") / board.name)
     print(
         f"macforge build: board {board.name} ({board.device}), config {cfg.name} "
-        f"({cfg.rows}x{cfg.cols}, {cfg.dsps} DSPs), {board.clk_hz / 1e6:g} MHz -> {build_dir}"
+        f"({cfg.rows}x{cfg.cols}, {cfg.dsps} DSPs), {clk_hz / 1e6:g} MHz -> {build_dir}"
     )
     try:
         result = build(
@@ -71,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
             cfg,
             build_dir=build_dir,
             baud=args.baud,
+            clk_hz=clk_hz,
             progress=lambda msg: print(f"  {msg}", flush=True),
         )
     except BuildError as exc:

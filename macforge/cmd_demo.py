@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from .common import UsageError, config_by_name, write_report
+from .common import UsageError, config_by_name, layer_rows, write_report
 
 HIDDEN = (64, 32)
 SEED = 0
@@ -172,17 +172,7 @@ def run(args: argparse.Namespace) -> int:
             "cycles": total_cycles,
             "cycles_per_inference": per_image,
             "macs": sum(s.macs for s in stats),
-            "layers": [
-                {
-                    "name": s.name,
-                    "kind": s.kind,
-                    "where": s.where,
-                    "cycles": s.cycles,
-                    "macs": s.macs,
-                    "utilization": s.utilization,
-                }
-                for s in stats
-            ],
+            "layers": layer_rows(stats),
             "board": args.board,
             "latency_us": latency,
             "wall_seconds": time.monotonic() - t0,

@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from .common import UsageError, check_output_path, config_by_name, write_report
+from .common import UsageError, check_output_path, config_by_name, layer_rows, write_report
 
 
 def add_parser(sub) -> None:
@@ -91,17 +91,7 @@ def run(args: argparse.Namespace) -> int:
             "macs": macs,
             "utilization": util,
             "golden_match": exact,
-            "layers": [
-                {
-                    "name": s.name,
-                    "kind": s.kind,
-                    "where": s.where,
-                    "cycles": s.cycles,
-                    "macs": s.macs,
-                    "utilization": s.utilization,
-                }
-                for s in stats
-            ],
+            "layers": layer_rows(stats),
             "wall_seconds": time.monotonic() - t0,
         },
     )

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["UsageError", "config_by_name", "write_report", "load_array", "check_output_path"]
+__all__ = [
+    "UsageError",
+    "config_by_name",
+    "write_report",
+    "load_array",
+    "check_output_path",
+    "layer_rows",
+]
 
 
 class UsageError(Exception):
@@ -53,3 +60,18 @@ def load_array(path: str, what: str, *, dtype, ndim: int) -> np.ndarray:
     if arr.ndim != ndim:
         raise UsageError(f"{what} must be {ndim}-D, {path!r} has shape {arr.shape}")
     return arr
+
+
+def layer_rows(stats) -> list[dict]:
+    """Per-layer report rows from `host.network.LayerStats`."""
+    return [
+        {
+            "name": s.name,
+            "kind": s.kind,
+            "where": s.where,
+            "cycles": s.cycles,
+            "macs": s.macs,
+            "utilization": s.utilization,
+        }
+        for s in stats
+    ]

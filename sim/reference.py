@@ -22,7 +22,7 @@ from host.network import (
 )
 from sim import golden
 
-__all__ = ["golden_forward"]
+__all__ = ["golden_forward", "golden_add"]
 
 
 def golden_forward(network: QNetwork, x: np.ndarray) -> np.ndarray:
@@ -65,24 +65,28 @@ def golden_forward(network: QNetwork, x: np.ndarray) -> np.ndarray:
         elif isinstance(layer, Flatten):
             x = x.reshape(x.shape[0], -1)
         elif isinstance(layer, AddConst):
-            p = add_layer_params(layer, q)
-            x = golden.add(
-                x,
-                layer.const[None],
-                p["input1_offset"],
-                p["input2_offset"],
-                p["input1_multiplier"],
-                p["input1_shift"],
-                p["input2_multiplier"],
-                p["input2_shift"],
-                p["output_multiplier"],
-                p["output_shift"],
-                p["output_offset"],
-                p["act_min"],
-                p["act_max"],
-                p["left_shift"],
-            )
+            x = golden_add(x, layer.const[None], add_layer_params(layer, q))
             q = layer.out
         else:
             raise ValueError(f"unsupported layer {layer!r}")
     return x
+
+
+def golden_add(x1: np.ndarray, x2: np.ndarray, p: dict) -> np.ndarray:
+    """`sim.golden.add` with TFLite's integer parameters given as a dict (`host.kernels`)."""
+    return golden.add(
+        x1,
+        x2,
+        p["input1_offset"],
+        p["input2_offset"],
+        p["input1_multiplier"],
+        p["input1_shift"],
+        p["input2_multiplier"],
+        p["input2_shift"],
+        p["output_multiplier"],
+        p["output_shift"],
+        p["output_offset"],
+        p["act_min"],
+        p["act_max"],
+        p["left_shift"],
+    )

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fpga.boards import BOARDS
 from macforge.cli import main
 from sim import golden, runner
 
@@ -204,5 +205,6 @@ def test_demo_quick_main_job(tmp_path):
     assert rep["hardware_accuracy"] == rep["golden_accuracy"]
     assert abs(rep["golden_accuracy"] - rep["float_accuracy"]) <= 0.02
     assert [layer["where"] for layer in rep["layers"]] == ["accelerator"] * 3
-    assert rep["latency_us"] == pytest.approx(rep["cycles_per_inference"] / 12.0)
+    clk_mhz = BOARDS["icebreaker"].clk_hz / 1e6
+    assert rep["latency_us"] == pytest.approx(rep["cycles_per_inference"] / clk_mhz)
     assert "logits bit-exact with golden" in res.stdout

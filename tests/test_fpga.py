@@ -98,3 +98,14 @@ def test_count_ice40_ffs():
 """
     assert count_ice40_ffs(log) == 258
     assert count_ice40_ffs("no stat here") is None
+
+
+def test_ice40_pll_search():
+    from fpga.clocks import ice40_pll_params
+
+    p = ice40_pll_params(12e6, 48e6)  # icepll's answer: DIVR 0, DIVF 63, DIVQ 4
+    assert (p.divr, p.divf, p.divq, p.filter_range) == (0, 63, 4, 1)
+    p = ice40_pll_params(12e6, 15e6)
+    assert p.f_out_hz == 15e6 and 533e6 <= 12e6 * (p.divf + 1) <= 1066e6
+    with pytest.raises(ValueError, match="no iCE40 PLL setting"):
+        ice40_pll_params(12e6, 2e6)
