@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from amaranth.hdl import Elaboratable, Module
+from amaranth.lib import io
 
 from hw.config import AccelConfig
 from hw.soc import AcceleratorSoC
@@ -59,12 +60,15 @@ class BoardTop(Elaboratable):
         if self.pll is not None:
             m.submodules.clocking = ICE40PLLDomain(self.board.clk_resource, self.pll)
         m.submodules.soc = soc = self.soc
-        uart = platform.request("uart", 0)
-        m.d.comb += [soc.rx.eq(uart.rx.i), uart.tx.o.eq(soc.tx)]
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.uart_rx_buffer = rx = io.Buffer("i", uart.rx)
+        m.submodules.uart_tx_buffer = tx = io.Buffer("o", uart.tx)
+        m.d.comb += [soc.rx.eq(rx.i), tx.o.eq(soc.tx)]
         for (name, number), signal in (
             (self.board.error_led, soc.error),
             (self.board.activity_led, soc.activity),
         ):
-            led = platform.request(name, number)
+            led = io.Buffer("o", platform.request(name, number, dir="-"))
+            m.submodules[f"{name}_{number}_buffer"] = led
             m.d.comb += led.o.eq(signal)
         return m
