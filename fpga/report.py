@@ -29,8 +29,8 @@ def parse_nextpnr_report(path: Path, family: str) -> dict:
         entry = util.get(cell, {"used": 0, "available": 0})
         out[key] = int(entry["used"])
         out[f"{key}_total"] = int(entry["available"])
-    # nextpnr also lists internal nets (names starting with "$"); only real clocks count
-    clocks = {k: v for k, v in data.get("fmax", {}).items() if not k.startswith("$")}
+    # nextpnr-ice40 also lists the packer's constant net as a "clock"; it is not one
+    clocks = {k: v for k, v in data.get("fmax", {}).items() if "PACKER" not in k}
     if clocks:
         worst = min(clocks.values(), key=lambda c: c["achieved"])
         out["fmax_mhz"] = round(float(worst["achieved"]), 2)

@@ -45,7 +45,7 @@ def test_parse_nextpnr_report(tmp_path):
     path.write_text(json.dumps(report))
     out = parse_nextpnr_report(path, "ice40")
     assert out["luts"] == 4000 and out["luts_total"] == 5280 and out["dsps"] == 8
-    assert out["fmax_mhz"] == 17.6  # internal "$" nets are not clocks
+    assert out["fmax_mhz"] == 17.6  # the packer's constant net is not a clock
     assert list(out["clocks"]) == ["cd_sync.clk"]
 
 
@@ -109,3 +109,17 @@ def test_ice40_pll_search():
     assert p.f_out_hz == 15e6 and 533e6 <= 12e6 * (p.divf + 1) <= 1066e6
     with pytest.raises(ValueError, match="no iCE40 PLL setting"):
         ice40_pll_params(12e6, 2e6)
+
+
+def test_parse_ecp5_report(tmp_path):
+    report = {
+        "utilization": {
+            "TRELLIS_COMB": {"used": 21927, "available": 83640},
+            "MULT18X18D": {"used": 96, "available": 156},
+        },
+        "fmax": {"$glbnet$cd_sync.clk": {"achieved": 53.31, "constraint": 25}},
+    }
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(report))
+    out = parse_nextpnr_report(path, "ecp5")
+    assert out["fmax_mhz"] == 53.31 and out["dsps"] == 96 and out["brams"] == 0
