@@ -3,7 +3,7 @@
 `ice40_pll_params` searches the divider settings like ``icepll`` does:
 ``f_pfd = f_in / (DIVR + 1)`` in 10..133 MHz, ``f_vco = f_pfd * (DIVF + 1)``
 in 533..1066 MHz, ``f_out = f_vco / 2**DIVQ`` (DIVQ 1..6), closest to the request.
-`ICE40PLLDomain` drives the ``sync`` domain from the PLL and holds it in reset
+`add_ice40_pll` drives the ``sync`` domain from the PLL and holds it in reset
 until the PLL locks and 2**10 more cycles pass (iCE40 block RAMs read zero for
 ~3 us after configuration).
 """
@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Instance, Module, Signal
+from amaranth.hdl import ClockDomain, ClockSignal, Instance, Module, Signal
 
-__all__ = ["PLLParams", "ice40_pll_params", "ICE40PLLDomain"]
+__all__ = ["PLLParams", "ice40_pll_params", "add_ice40_pll"]
 
 
 @dataclass(frozen=True)
@@ -61,38 +61,33 @@ def ice40_pll_params(f_in_hz: float, f_out_hz: float) -> PLLParams:
     return best[1]
 
 
-class ICE40PLLDomain(Elaboratable):
-    """Creates the ``sync`` domain from an SB_PLL40_PAD on the board's clock pin."""
+def add_ice40_pll(m: Module, platform, clk_resource: tuple[str, int], p: PLLParams) -> None:
+    """Define the ``sync`` domain in ``m`` (the top module) from an SB_PLL40_PAD.
 
-    def __init__(self, clk_resource: tuple[str, int], params: PLLParams) -> None:
-        self.clk_resource, self.params = clk_resource, params
-
-    def elaborate(self, platform):
-        m = Module()
-        p = self.params
-        pin = platform.request(*self.clk_resource, dir="-")
-        pll_out = Signal()
-        locked = Signal()
-        m.submodules.pll = Instance(
-            "SB_PLL40_PAD",
-            p_FEEDBACK_PATH="SIMPLE",
-            p_DIVR=p.divr,
-            p_DIVF=p.divf,
-            p_DIVQ=p.divq,
-            p_FILTER_RANGE=p.filter_range,
-            i_PACKAGEPIN=pin.io,
-            i_RESETB=1,
-            i_BYPASS=0,
-            o_PLLOUTGLOBAL=pll_out,
-            o_LOCK=locked,
-        )
-        m.domains.sync = sync = ClockDomain("sync")
-        m.domains.por = ClockDomain("por", reset_less=True)
-        m.d.comb += [sync.clk.eq(pll_out), ClockSignal("por").eq(pll_out)]
-        delay = Signal(11)
-        with m.If(~locked):
-            m.d.por += delay.eq(0)
-        with m.Elif(~delay[-1]):
-            m.d.por += delay.eq(delay + 1)
-        m.d.comb += sync.rst.eq(~delay[-1])
-        return m
+    ``sync`` is held in reset until the PLL locks and 2**10 cycles more pass.
+    """
+    pin = platform.request(*clk_resource, dir="-")
+    pll_out = Signal()
+    locked = Signal()
+    m.submodules.pll = Instance(
+        "SB_PLL40_PAD",
+        p_FEEDBACK_PATH="SIMPLE",
+        p_DIVR=p.divr,
+        p_DIVF=p.divf,
+        p_DIVQ=p.divq,
+        p_FILTER_RANGE=p.filter_range,
+        i_PACKAGEPIN=pin.io,
+        i_RESETB=1,
+        i_BYPASS=0,
+        o_PLLOUTGLOBAL=pll_out,
+        o_LOCK=locked,
+    )
+    m.domains.sync = sync = ClockDomain("sync")
+    m.domains.por = ClockDomain("por", reset_less=True)
+    m.d.comb += [sync.clk.eq(pll_out), ClockSignal("por").eq(pll_out)]
+    delay = Signal(11)
+    with m.If(~locked):
+        m.d.por += delay.eq(0)
+    with m.Elif(~delay[-1]):
+        m.d.por += delay.eq(delay + 1)
+    m.d.comb += sync.rst.eq(~delay[-1])

@@ -9,7 +9,7 @@ from hw.config import AccelConfig
 from hw.soc import AcceleratorSoC
 
 from .boards import Board
-from .clocks import ICE40PLLDomain, ice40_pll_params
+from .clocks import add_ice40_pll, ice40_pll_params
 
 __all__ = ["BoardTop"]
 
@@ -19,7 +19,7 @@ class BoardTop(Elaboratable):
 
     With ``clk_hz`` equal to the board oscillator, the ``sync`` domain is the
     platform's default clock (with its power-on reset); otherwise an iCE40 PLL
-    makes it (`fpga.clocks.ICE40PLLDomain`). The UART is the board's USB-serial port.
+    makes it (`fpga.clocks.add_ice40_pll`). The UART is the board's USB-serial port.
     """
 
     def __init__(
@@ -58,7 +58,7 @@ class BoardTop(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         if self.pll is not None:
-            m.submodules.clocking = ICE40PLLDomain(self.board.clk_resource, self.pll)
+            add_ice40_pll(m, platform, self.board.clk_resource, self.pll)
         m.submodules.soc = soc = self.soc
         uart = platform.request("uart", 0, dir="-")
         m.submodules.uart_rx_buffer = rx = io.Buffer("i", uart.rx)
