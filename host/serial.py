@@ -150,6 +150,6 @@ def _open_pyserial(port: str, baud: int):
     except ImportError as exc:  # pragma: no cover - pyserial is a dependency
         raise LinkError("pyserial is not installed") from exc
     try:
-        return serial.Serial(port, baud, timeout=0.05)
+        return serial.serial_for_url(port, baud, timeout=0.05)  # paths and URLs
     except (serial.SerialException, OSError) as exc:
         raise LinkError(f"cannot open serial port {port!r}: {exc}") from None

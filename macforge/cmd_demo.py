@@ -127,10 +127,7 @@ def run(args: argparse.Namespace) -> int:
     total_cycles = sum(s.cycles for s in stats if s.cycles)
     per_image = total_cycles / len(x_test)
     print("  4/4 results")
-    print(
-        f"      float accuracy        : {100 * float_acc:.2f} % (all {len(y_test)} shown "
-        f"images: {100 * _float_acc(float_layers, x_test, y_test):.2f} %)"
-    )
+    print(f"      float accuracy        : {100 * float_acc:.2f} % ({len(y_test)} test images)")
     print(f"      int8 golden accuracy  : {100 * golden_acc:.2f} %")
     print(
         f"      hardware accuracy     : {100 * hw_acc:.2f} %  "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -105,12 +106,21 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     try:
-        transport = SimTransport(cfg, simulator=args.sim, waves=args.waves)
+        if args.port:
+            from host.serial import SerialTransport
+
+            transport = SerialTransport(args.port, config=cfg, baud=args.baud)
+            if "://" not in args.port and not os.path.exists(args.port):
+                raise UsageError(f"serial port {args.port!r} not found")
+            where = f"board at {args.port}"
+        else:
+            transport = SimTransport(cfg, simulator=args.sim, waves=args.waves)
+            where = transport.simulator
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     print(
         f"macforge matmul: {m}x{k} @ {k}x{n} on config '{cfg.name}' "
-        f"({cfg.rows}x{cfg.cols}, {transport.simulator}) ...",
+        f"({cfg.rows}x{cfg.cols}, {where}) ...",
         flush=True,
     )
     t0 = time.monotonic()
@@ -146,13 +156,14 @@ def run(args: argparse.Namespace) -> int:
         f"  cycles {result.cycles}, MACs {program.macs}, utilization {util:.3f} "
         f"of {cfg.peak_macs_per_cycle} MACs/cycle"
     )
-    if transport.last_waveform:
-        print(f"  waveform: {transport.last_waveform}")
+    waveform = getattr(transport, "last_waveform", None)
+    if waveform:
+        print(f"  waveform: {waveform}")
     write_report(
         args.report,
         {
             "config": cfg.name,
-            "simulator": transport.simulator,
+            "simulator": where,
             "m": m,
             "k": k,
             "n": n,

@@ -208,3 +208,35 @@ def test_demo_quick_main_job(tmp_path):
     clk_mhz = BOARDS["icebreaker"].clk_hz / 1e6
     assert rep["latency_us"] == pytest.approx(rep["cycles_per_inference"] / clk_mhz)
     assert "logits bit-exact with golden" in res.stdout
+
+
+def test_matmul_port_errors(operands, tmp_path):
+    out = tmp_path / "c.npy"
+    res = _run(
+        "matmul",
+        operands["a"],
+        operands["b"],
+        "-o",
+        str(out),
+        "--config",
+        "tiny",
+        "--port",
+        "/dev/no-such-tty",
+    )
+    assert res.returncode == 2 and "serial port '/dev/no-such-tty' not found" in res.stderr
+    # a loopback "board" echoes our own frames and never acknowledges: a one-line link error
+    res = _run(
+        "matmul",
+        operands["a"],
+        operands["b"],
+        "-o",
+        str(out),
+        "--config",
+        "tiny",
+        "--port",
+        "loop://",
+    )
+    assert res.returncode == 1, res.stdout + res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "not acknowledged after 6 tries" in lines[0]
+    assert not out.exists()
