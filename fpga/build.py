@@ -137,7 +137,7 @@ def build(
         shortage = resource_shortage(log_text)
         if shortage:
             raise BuildError(f"{config.name} does not fit {board.name}: {shortage}")
-        tail = [ln for ln in log_text.splitlines() if "ERROR" in ln.upper()][-1:]
+        tail = [ln for ln in log_text.splitlines() if ln.startswith("ERROR")][-1:]
         raise BuildError(f"build failed ({tail[0].strip() if tail else 'see ' + str(log_path)})")
     bitstream = build_dir / f"{DESIGN_NAME}.{_BITSTREAM[board.family]}"
     figures = parse_nextpnr_report(build_dir / f"{DESIGN_NAME}.report.json", board.family)

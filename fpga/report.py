@@ -45,14 +45,32 @@ def parse_nextpnr_report(path: Path, family: str) -> dict:
 
 
 _SHORTAGE = re.compile(r"[Dd]esign uses (\d+) cells of type '?(\w+)'?, but device only has (\d+)")
+_UTIL = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", re.MULTILINE)
+_NO_BELS = re.compile(r"no BELs remaining to implement cell type '(\w+)'")
 
 
 def resource_shortage(log_text: str) -> str | None:
-    """One line naming the resource when placement failed for lack of it, else None."""
+    """One line naming the resource when placement failed for lack of it, else None.
+
+    Reads nextpnr's "Device utilisation" table (used/available per cell type) and
+    its placement errors.
+    """
+    over = [
+        (cell, int(used), int(avail))
+        for cell, used, avail in _UTIL.findall(log_text)
+        if int(used) > int(avail)
+    ]
+    if over:
+        return "design needs " + ", ".join(
+            f"{used} {cell} cells but the device has only {avail}" for cell, used, avail in over
+        )
     m = _SHORTAGE.search(log_text)
     if m:
         used, cell, avail = m.groups()
         return f"design needs {used} {cell} cells but the device has only {avail}"
+    m = _NO_BELS.search(log_text)
+    if m:
+        return f"design needs more {m.group(1)} cells than the device has"
     return None
 
 

@@ -53,6 +53,16 @@ def test_resource_shortage_message():
     log = "ERROR: Design uses 12 cells of type 'ICESTORM_DSP', but device only has 8"
     assert resource_shortage(log) == "design needs 12 ICESTORM_DSP cells but the device has only 8"
     assert resource_shortage("all good") is None
+    # what nextpnr-ice40 prints when the DSPs run out (seen with config tiny on the UP5K)
+    tim = """Info: Device utilisation:
+Info: 	         ICESTORM_LC:    4000/   5280    75%
+Info: 	        ICESTORM_DSP:      12/      8   150%
+ERROR: Unable to place cell 'x_DSP', no BELs remaining to implement cell type 'ICESTORM_DSP'
+"""
+    assert resource_shortage(tim) == "design needs 12 ICESTORM_DSP cells but the device has only 8"
+    assert resource_shortage(tim.splitlines()[-1]) == (
+        "design needs more ICESTORM_DSP cells than the device has"
+    )
 
 
 def test_cli_build_rejects_mismatched_config():
