@@ -156,3 +156,42 @@ def test_add_host_kernel_matches_golden():
         real = (x1.astype(float) - z1) * s1 + (x2.astype(float) - z2) * s2
         approx = np.clip(np.round(real / so) + zo, -100, 120)
         assert np.abs(approx - want).max() <= 1  # the float meaning, within one LSB
+
+
+def test_post_training_quantisation_tracks_float():
+    """quantize_network: int8 scales/zero points, int32 bias, and outputs close to float."""
+    from host.quantize import (
+        FloatConv2D,
+        FloatDense,
+        activation_params,
+        float_forward,
+        quantize_network,
+    )
+
+    q = activation_params(0.2, 3.0)  # range widened to include 0
+    assert q.zero_point == -128 and q.scale == pytest.approx(3.0 / 255)
+    q = activation_params(-1.0, 1.0)
+    assert q.dequantize(q.quantize(np.array([0.0])))[0] == 0.0  # 0.0 is exact
+    rng = np.random.default_rng(21)
+    layers = [
+        FloatConv2D(
+            "c1",
+            rng.normal(0, 0.4, (4, 1, 3, 3)),
+            rng.normal(0, 0.1, 4),
+            pads=(1, 1, 1, 1),
+            activation="relu",
+        ),
+        MaxPool2D("p1", (2, 2), (2, 2)),
+        Flatten("f"),
+        FloatDense("fc", rng.normal(0, 0.3, (5, 16)), rng.normal(0, 0.1, 5)),
+    ]
+    x = rng.uniform(0, 1, (64, 1, 4, 4))
+    net = quantize_network(layers, x)  # calibrated on the data it is checked on
+    conv = net.layers[0]
+    assert conv.weight.dtype == np.int8 and np.abs(conv.weight).max() == 127
+    assert conv.bias.dtype == np.int32
+    y = net.output.dequantize(golden_forward(net, net.input.quantize(x)))
+    ref = float_forward(layers, x)
+    err = np.abs(y - ref)
+    assert err.mean() < 0.02 * np.abs(ref).max() and err.max() < 0.1 * np.abs(ref).max()
+    assert (y.argmax(axis=1) == ref.argmax(axis=1)).mean() >= 0.9
