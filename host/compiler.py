@@ -63,11 +63,11 @@ def _check_operands(cfg: AccelConfig, a, b, bias, requant):
         if bias.dtype != np.int32 or bias.shape != (n,):
             raise ValueError(f"bias must be int32 of shape ({n},), got {bias.dtype} {bias.shape}")
     if requant is not None:
-        from_golden_contract(requant, n)
+        _check_requant(requant, n)
     return a, b, bias, m, k, n
 
 
-def from_golden_contract(rq: Requant, n: int) -> None:
+def _check_requant(rq: Requant, n: int) -> None:
     for name, arr, lo, hi in (
         ("multiplier", rq.multiplier, -(2**31), 2**31 - 1),
         ("shift", rq.shift, -31, 31),

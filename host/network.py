@@ -216,13 +216,13 @@ def run_network(
     network: QNetwork,
     x: np.ndarray,
     config: AccelConfig,
-    transport: Transport | Callable[[], Transport],
+    transport: Transport,
     *,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[np.ndarray, list[LayerStats]]:
     """Run int8 input ``x`` (batch first) through ``network``; GEMMs on the accelerator.
 
-    ``transport`` is a `Transport` or a factory called once per accelerator layer.
+    ``transport`` runs one program per accelerator layer.
     Returns the int8 output and per-layer statistics.
     """
     x = np.asarray(x)
@@ -260,12 +260,7 @@ def run_network(
                 bias=folded,
                 requant=Requant(mult, shift, zp, lo, hi),
             )
-            t = (
-                transport()
-                if callable(transport) and not hasattr(transport, "execute")
-                else transport
-            )
-            res = run(program, t)
+            res = run(program, transport)
             out = res.output
             if isinstance(layer, Conv2D):
                 out = out.reshape(x.shape[0], ho, wo, -1).transpose(0, 3, 1, 2)

@@ -34,7 +34,7 @@ class _Session:
         self.seq = 0
         self.retransmissions = 0
 
-    def _poll(self, deadline: float) -> list[DeviceFrame]:
+    def _poll(self) -> list[DeviceFrame]:
         data = self.port.read(max(1, getattr(self.port, "in_waiting", 0) or 1))
         frames = self.parser.feed(data) if data else []
         control = []
@@ -62,7 +62,7 @@ class _Session:
             deadline = time.monotonic() + self.timeout
             answered = False
             while time.monotonic() < deadline and not answered:
-                for f in self._poll(deadline):
+                for f in self._poll():
                     if f.seq != self.seq:
                         continue  # a stale answer to an earlier try
                     answered = True
@@ -81,7 +81,7 @@ class _Session:
         deadline = time.monotonic() + self.timeout
         while len(self.results) < count:
             before = len(self.results)
-            self._poll(deadline)
+            self._poll()
             if len(self.results) > before:
                 deadline = time.monotonic() + self.timeout
             elif time.monotonic() > deadline:

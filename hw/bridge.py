@@ -187,7 +187,7 @@ class SerialBridge(wiring.Component):
                     with m.Elif(length == 0):
                         m.d.sync += [expected.eq(seq + 1)] + reply(TYPE_ACK)
                     with m.Elif(seq == expected):
-                        m.d.sync += [expected.eq(seq + 1), state.eq(EXEC), word_idx.eq(0)]
+                        m.d.sync += [expected.eq(seq + 1), state.eq(EXEC)]
                     with m.Elif(seq == expected - 1):
                         m.d.sync += reply(TYPE_ACK)  # duplicate: acknowledge, do not run
                     with m.Else():
@@ -251,7 +251,6 @@ class SerialBridge(wiring.Component):
         hdr_idx = Signal(range(5))
         tcrc = Signal(16, init=0xFFFF)
         dseq = Signal(8)
-        n_words = Signal(range(MAX_DATA_WORDS + 1))
         words_left = Signal(range(MAX_DATA_WORDS + 1))
         tbyte = Signal(range(nb))
         is_data = Signal()
@@ -284,7 +283,6 @@ class SerialBridge(wiring.Component):
                         hdr_idx.eq(0),
                         is_data.eq(1),
                         tstate.eq(T_HDR),
-                        n_words.eq(count),
                         words_left.eq(count),
                         tbyte.eq(0),
                         tcrc.eq(0xFFFF),

@@ -132,8 +132,6 @@ class CommandDecoder(wiring.Component):
         resp_clear = Signal()
         resp_is_status = Signal()
 
-        take = Signal()  # a command word is consumed this cycle
-        m.d.comb += take.eq(self.cmd.valid & self.cmd.ready)
         m.d.comb += [
             self.a_wr_data.eq(a_entry[: 8 * c.rows]),
             self.b_wr_data.eq(b_entry[: 8 * c.cols]),

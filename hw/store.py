@@ -55,11 +55,6 @@ class StoreUnit(wiring.Component):
             }
         )
 
-    @property
-    def latency(self) -> int:
-        """Cycles from a row transfer in to its first result word valid (int8 mode)."""
-        return Requantizer(lanes=1).latency + 1
-
     def elaborate(self, platform):
         c = self.config
         m = Module()

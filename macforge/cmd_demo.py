@@ -112,14 +112,10 @@ def run(args: argparse.Namespace) -> int:
         done[0] += 1
         print(f"      {_bar(done[0], len(net.layers))} {msg}", flush=True)
 
-    transports = []
-
-    def make_transport():
-        transports.append(SimTransport(cfg, simulator=args.sim, waves=args.waves))
-        return transports[-1]
+    transport = SimTransport(cfg, simulator=args.sim, waves=args.waves)
 
     try:
-        hw_logits, stats = run_network(net, xq, cfg, make_transport, progress=progress)
+        hw_logits, stats = run_network(net, xq, cfg, transport, progress=progress)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     hw_acc = float((hw_logits.argmax(axis=1) == y_test).mean())
@@ -151,8 +147,7 @@ def run(args: argparse.Namespace) -> int:
             f"      on {board.name} at {board.clk_hz / 1e6:g} MHz: {latency:.1f} us per image "
             f"(compute only, UART transfers excluded)"
         )
-    sim_s = sum(t.sim_seconds for t in transports)
-    build_s = sum(t.build_seconds for t in transports)
+    sim_s, build_s = transport.sim_seconds, transport.build_seconds
     print(
         f"      simulation {sim_s:.1f} s, model build {build_s:.1f} s, "
         f"{accel_layers} accelerator layers, total {time.monotonic() - t0:.1f} s"

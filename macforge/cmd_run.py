@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
             net,
             xq,
             cfg,
-            lambda: SimTransport(cfg, simulator=args.sim),
+            SimTransport(cfg, simulator=args.sim),
             progress=lambda msg: print(f"  {msg}", flush=True),
         )
     except ValueError as exc:

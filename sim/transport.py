@@ -20,6 +20,9 @@ from sim import runner
 
 __all__ = ["SimTransport", "accel_toplevel_name", "write_segments", "read_results"]
 
+#: (config, simulator, waves) -> build, for this process
+_BUILDS: dict[tuple[AccelConfig, str, bool], runner.SimBuild] = {}
+
 
 def accel_toplevel_name(cfg: AccelConfig) -> str:
     return "accel_" + cfg.key.replace("-", "_")
@@ -89,13 +92,22 @@ class SimTransport:
         self.sim_seconds = 0.0
 
     def build(self) -> runner.SimBuild:
-        b = runner.build(
-            Accelerator(self.config),
-            name=accel_toplevel_name(self.config),
-            simulator=self.simulator,
-            waves=self.waves,
-        )
-        self.build_seconds += b.seconds
+        """The compiled model; converted and built once per process and configuration.
+
+        The Accelerator is fully determined by its config, so the Verilog conversion
+        (~2 s for the 8x8 default) is not repeated for every program or layer.
+        """
+        key = (self.config, self.simulator, self.waves)
+        b = _BUILDS.get(key)
+        if b is None or not (b.build_dir / "BUILD_OK").exists():
+            b = runner.build(
+                Accelerator(self.config),
+                name=accel_toplevel_name(self.config),
+                simulator=self.simulator,
+                waves=self.waves,
+            )
+            self.build_seconds += b.seconds
+            _BUILDS[key] = b
         return b
 
     def execute(self, segments: Sequence[Segment]) -> list[SegmentResult]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
 from hw.array import SystolicArray
@@ -20,11 +22,18 @@ BENCH_TESTS = [
 ]
 
 
-def _run(sim: str, cfg_name: str, testcase: str) -> None:
+@functools.cache
+def _build(sim: str, cfg_name: str) -> runner.SimBuild:
+    """One Verilog conversion per (simulator, config) and worker process."""
     cfg = ARRAY_CONFIGS[cfg_name]
-    build = runner.build(
+    return runner.build(
         SystolicArray(cfg), name=f"array_{cfg.key.replace('-', '_')}", simulator=sim
     )
+
+
+def _run(sim: str, cfg_name: str, testcase: str) -> None:
+    cfg = ARRAY_CONFIGS[cfg_name]
+    build = _build(sim, cfg_name)
     seed = runner.test_seed(f"{sim}:{cfg_name}:{testcase}")
     runner.run(
         build,
