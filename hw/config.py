@@ -42,6 +42,20 @@ TARGET_DSPS: dict[str, int | None] = {
 }
 #: DSP blocks one 32x32 requantiser multiplier takes (16x16 or 18x18 blocks).
 DSPS_PER_LANE: dict[str, int] = {name: 4 for name in TARGET_DSPS}
+#: int8 MACs one DSP block computes per cycle: the iCE40 SB_MAC16 in MODE_8x8 holds two
+#: independent signed 8x8 multipliers; ECP5 MULT18X18D cannot be split with the open tools.
+MACS_PER_DSP: dict[str, int] = {
+    "generic": 1,
+    "ice40-up5k": 2,
+    "ecp5-25f": 1,
+    "ecp5-45f": 1,
+    "ecp5-85f": 1,
+}
+#: Requantiser multiplier styles: ``dsp`` (one 32x32 product per cycle on DSP blocks),
+#: ``lut`` (a multi-cycle shift-add multiplier in logic, no DSP block). ``auto`` picks
+#: ``lut`` where every DSP block is better spent on MACs (iCE40) and ``dsp`` elsewhere.
+PP_MULS = ("auto", "dsp", "lut")
+_PP_MUL_AUTO: dict[str, str] = {"ice40-up5k": "lut"}
 
 
 def max_k_for(acc_width: int, input_width: int = 8) -> int:
@@ -93,10 +107,16 @@ class AccelConfig:
         multiplier and shift); 1..256.
     pp_lanes : int
         Requantiser lanes (values per cycle), a divisor of ``cols``; 0 (default)
-        means ``cols``. Each lane needs one 32x32 multiplier (`DSPS_PER_LANE`
-        DSP blocks); fewer lanes take ``cols / pp_lanes`` cycles per row.
+        means ``cols``. With ``pp_mul="dsp"`` each lane needs one 32x32
+        multiplier (`DSPS_PER_LANE` DSP blocks); fewer lanes take
+        ``cols / pp_lanes`` cycles per row.
+    pp_mul : str
+        Requantiser multiplier: ``dsp``, ``lut`` (multi-cycle, no DSP block) or
+        ``auto`` (default: ``lut`` on iCE40, ``dsp`` elsewhere); resolved at
+        construction.
     dsp_pes : int
-        PEs whose multiplier maps onto a DSP block; the others multiply in
+        PEs whose multiplier maps onto a DSP block (`MACS_PER_DSP` PEs share one
+        block: two on an iCE40 SB_MAC16 in 8x8 mode); the others multiply in
         LUTs. -1 (default): as many as the target's DSP budget allows after
         the requantiser lanes (all PEs on ``generic``).
     target : str
@@ -123,6 +143,7 @@ class AccelConfig:
     b_depth: int = 1024
     param_depth: int = 32
     pp_lanes: int = 0
+    pp_mul: str = "auto"
     dsp_pes: int = -1
     target: str = "generic"
     name: str = "custom"
@@ -169,21 +190,27 @@ class AccelConfig:
             )
         lanes = self.pp_lanes or self.cols
         object.__setattr__(self, "pp_lanes", lanes)
+        if self.pp_mul not in PP_MULS:
+            raise ValueError(f"AccelConfig.pp_mul must be one of {PP_MULS}, got {self.pp_mul!r}")
+        if self.pp_mul == "auto":
+            object.__setattr__(self, "pp_mul", _PP_MUL_AUTO.get(self.target, "dsp"))
         _check_int("dsp_pes", self.dsp_pes, -1, self.rows * self.cols)
         dsps = TARGET_DSPS[self.target]
-        lane_dsps = lanes * DSPS_PER_LANE[self.target]
+        lane_dsps = self.requant_dsps
         if dsps is not None and lane_dsps > dsps:
             raise ValueError(
                 f"AccelConfig: {lanes} requantiser lane(s) need {lane_dsps} DSP blocks but "
-                f"target {self.target} has {dsps}; lower pp_lanes"
+                f"target {self.target} has {dsps}; lower pp_lanes or use pp_mul='lut'"
             )
+        per = MACS_PER_DSP[self.target]
         if self.dsp_pes == -1:
-            room = self.rows * self.cols if dsps is None else dsps - lane_dsps
+            room = self.rows * self.cols if dsps is None else (dsps - lane_dsps) * per
             object.__setattr__(self, "dsp_pes", min(self.rows * self.cols, room))
-        elif dsps is not None and self.dsp_pes + lane_dsps > dsps:
+        elif dsps is not None and -(-self.dsp_pes // per) + lane_dsps > dsps:
             raise ValueError(
-                f"AccelConfig: dsp_pes={self.dsp_pes} plus {lane_dsps} for the requantiser "
-                f"exceed the {dsps} DSP blocks of target {self.target}"
+                f"AccelConfig: dsp_pes={self.dsp_pes} ({-(-self.dsp_pes // per)} DSP blocks) "
+                f"plus {lane_dsps} for the requantiser exceed the {dsps} DSP blocks of "
+                f"target {self.target}"
             )
         budget = TARGET_MEMORY_BITS[self.target]
         if budget is not None and self.buffer_bits > budget:
@@ -221,9 +248,25 @@ class AccelConfig:
         return self.a_depth * self.rows * w + self.b_depth * self.cols * w + params
 
     @property
+    def requant_dsps(self) -> int:
+        """DSP blocks of the requantiser: 4 per lane with ``pp_mul="dsp"``, else none."""
+        return self.pp_lanes * DSPS_PER_LANE[self.target] if self.pp_mul == "dsp" else 0
+
+    @property
+    def macs_per_dsp(self) -> int:
+        """int8 MACs per DSP block on this target (2 for SB_MAC16 in 8x8 mode)."""
+        return MACS_PER_DSP[self.target]
+
+    @property
+    def dsp_primitive(self) -> str | None:
+        """DSP cell the PEs instantiate by hand (``SB_MAC16`` on iCE40), or None
+        where synthesis infers the multiplier from a plain ``*``."""
+        return "SB_MAC16" if self.target.startswith("ice40") else None
+
+    @property
     def dsps(self) -> int:
         """DSP blocks the design asks for: PEs on DSPs plus the requantiser's multipliers."""
-        return self.dsp_pes + self.pp_lanes * DSPS_PER_LANE[self.target]
+        return -(-self.dsp_pes // self.macs_per_dsp) + self.requant_dsps
 
     @property
     def bus_bits(self) -> int:
@@ -257,12 +300,13 @@ class AccelConfig:
     def replace(self, **changes: object) -> AccelConfig:
         """A copy with some fields changed (validated again).
 
-        When the shape or target changes, ``pp_lanes`` and ``dsp_pes`` go back to
-        automatic unless given too, since the old choice may not fit the new shape.
+        When the shape or target changes, ``pp_lanes``, ``pp_mul`` and ``dsp_pes`` go
+        back to automatic unless given too, since the old choice may not fit the new shape.
         """
         if {"rows", "cols", "target"} & set(changes):
             changes.setdefault("pp_lanes", 0)
             changes.setdefault("dsp_pes", -1)
+            changes.setdefault("pp_mul", "auto")
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
