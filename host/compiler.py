@@ -130,9 +130,10 @@ def _plan_splits(costs: list[_TileCost], k: int) -> list[int | None]:
     costs one more MATMUL and LOAD header per new panel. With a timing estimate of
     decoder and engine, the whole GEMM ends ``lag`` + K·tiles cycles after its first
     word, ``lag`` being the largest (decoder time - slices pushed before) at a push.
-    A binary search finds the least ``lag`` that some choice of splits reaches,
-    choosing, tile by tile, the option that meets it with the earliest decoder time
-    (which never hurts later tiles). Returns per tile the split slice or None.
+    A binary search finds the least ``lag`` that a choice of splits reaches: tile by
+    tile, a whole tile if it meets the bound, else the split that meets it with the
+    earliest decoder time (an earlier decoder never hurts later tiles). Returns per
+    tile the split slice or None.
     """
 
     def push(state, kk):  # -> new state, lag at this push
@@ -141,42 +142,41 @@ def _plan_splits(costs: list[_TileCost], k: int) -> list[int | None]:
         start = max(t + _ENGINE_START, eng_free)
         return (t, start + kk, start, pushed + kk), t - pushed
 
-    def tile(state, c: _TileCost, x: int | None, bound: int):
+    def tile(state, c: _TileCost, x: int | None):  # -> new state, largest lag at its pushes
         bounds = [0, k] if x is None else [0, x, k]
+        worst = -(10**9)
         for p in range(len(bounds) - 1):
             n = bounds[p + 1] - bounds[p]
             t = state[0] + c.loads * _LOAD_FIXED + c.words_per_slice * n
             t += c.param if p == len(bounds) - 2 else 0
             state, lag = push((t, *state[1:]), n)
+            worst = max(worst, lag)
+        return state, worst
+
+    def plan(bound: int) -> tuple[list[int | None], int] | None:
+        """Splits meeting ``bound`` (None if impossible), and the largest lag of the
+        plan; a tile stays whole when it can."""
+        state, out, worst = (0, 0, -(10**9), 0), [], -(10**9)
+        for c in costs:
+            best, (s, lag) = None, tile(state, c, None)
+            for x in range(1, k) if lag > bound and c.loads else ():
+                s2, lag2 = tile(state, c, x)
+                if lag2 <= bound and (lag > bound or (s2[0], s2[2]) < (s[0], s[2])):
+                    best, s, lag = x, s2, lag2
             if lag > bound:
                 return None
-        return state
+            out.append(best)
+            state, worst = s, max(worst, lag)
+        return out, worst
 
-    def plan(bound: int) -> list[int | None] | None:
-        state, out = (0, 0, -(10**9), 0), []
-        for c in costs:
-            options = [None] + (list(range(1, k)) if c.loads else [])
-            best = None
-            for x in options:
-                s = tile(state, c, x, bound)
-                if s is not None and (best is None or (s[0], s[2]) < (best[1][0], best[1][2])):
-                    best = (x, s)
-            if best is None:
-                return None
-            out.append(best[0])
-            state = best[1]
-        return out
-
-    lo, hi = 0, 1
-    while plan(hi) is None:
-        hi *= 2
+    lo, hi = 0, plan(10**9)[1]  # unsplit everywhere meets its own largest lag
     while lo < hi:
         mid = (lo + hi) // 2
         if plan(mid) is None:
             lo = mid + 1
         else:
             hi = mid
-    return plan(lo)
+    return plan(lo)[0]
 
 
 # -- command emission -------------------------------------------------------------------
