@@ -239,7 +239,9 @@ class _Emitter:
     def param_cycles(self) -> int:
         return 0 if self.raw else _PARAM_FIXED + 3 * self.cfg.cols
 
-    def matmul(self, a_addr: int, b_addr: int, kk: int, *, first: bool, last: bool, group: int):
+    def matmul(
+        self, a_addr: int, b_addr: int, kk: int, *, first: bool, last: bool, group: int
+    ) -> None:
         flags = (0 if first else isa.MatmulFlags.ACCUMULATE) | (self.store if last else 0)
         args = isa.MatmulArgs(
             a_addr=a_addr,
