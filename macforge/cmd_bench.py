@@ -20,6 +20,9 @@ def add_parser(sub) -> None:
         help="stream widths in bytes to compare (default: 4,8,16; --quick: config's)",
     )
     p.add_argument("--quick", action="store_true", help="few small shapes, config's bus only")
+    p.add_argument(
+        "--raw", action="store_true", help="store raw int32 accumulators (no requantisation)"
+    )
     p.add_argument("--sim", choices=["verilator", "icarus"], default=None)
     p.add_argument("--report", metavar="FILE", help="write figures as JSON")
     p.set_defaults(func=run)
@@ -56,7 +59,10 @@ def run(args: argparse.Namespace) -> int:
         f"macforge bench: config '{base.name}' ({base.rows}x{base.cols}), "
         f"stream widths {buses} bytes"
     )
-    print(f"  {'bus':>4} {'M':>5} {'K':>5} {'N':>5} {'cycles':>8} {'MACs':>9} {'util':>6}")
+    print(
+        f"  {'bus':>4} {'M':>5} {'K':>5} {'N':>5} {'cycles':>8} {'MACs':>9} {'util':>6} "
+        f"{'busy':>6} {'stalls':>6}"
+    )
     for bus in buses:
         try:
             cfg = base.replace(bus_bytes=bus, name=f"{base.name}-w{bus}")
@@ -68,8 +74,11 @@ def run(args: argparse.Namespace) -> int:
                 continue
             a = rng.integers(-128, 128, size=(m, k), dtype=np.int8)
             b = rng.integers(-128, 128, size=(k, n), dtype=np.int8)
-            rq = Requant(np.full(n, 1 << 30), np.full(n, -8))
-            programs.append(compile_gemm(cfg, a, b, bias=np.zeros(n, np.int32), requant=rq))
+            if args.raw:
+                programs.append(compile_gemm(cfg, a, b))
+            else:
+                rq = Requant(np.full(n, 1 << 30), np.full(n, -8))
+                programs.append(compile_gemm(cfg, a, b, bias=np.zeros(n, np.int32), requant=rq))
         results = run_many(programs, SimTransport(cfg, simulator=args.sim))
         for prog, res in zip(programs, results, strict=True):
             util = prog.macs / (res.cycles * cfg.peak_macs_per_cycle)
@@ -89,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
             )
             print(
                 f"  {bus:>4} {prog.m:>5} {k:>5} {prog.n:>5} {res.cycles:>8} "
-                f"{prog.macs:>9} {util:>6.3f}",
+                f"{prog.macs:>9} {util:>6.3f} {res.counters['busy']:>6} "
+                f"{res.counters['stalls']:>6}",
                 flush=True,
             )
     write_report(
@@ -99,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
             "rows": base.rows,
             "cols": base.cols,
             "peak_macs_per_cycle": base.peak_macs_per_cycle,
+            "output": "int32" if args.raw else "int8",
             "results": rows,
             "wall_seconds": time.monotonic() - t0,
         },

@@ -152,7 +152,11 @@ def test_extreme_values(cfg_name):
 
 
 def test_utilization_large_gemm_default():
-    """M = N = K = 8x the array on `default`: at least 90 % of peak MACs/cycle."""
+    """M = N = K = 8x the array on `default`, requantised: at least 95 % of peak MACs/cycle.
+
+    The program's fixed cost (first panels and parameters before the array can start,
+    the last tile's drain) must stay under ~5 % of its 4096 compute cycles.
+    """
     cfg = preset("default")
     rng = np.random.default_rng(7)
     size = 8 * cfg.rows
@@ -160,7 +164,7 @@ def test_utilization_large_gemm_default():
     res = run_many([prog], SimTransport(cfg))[0]
     assert np.array_equal(res.output, want)
     util = prog.macs / (res.cycles * cfg.peak_macs_per_cycle)
-    assert util >= 0.90, f"utilization {util:.3f} ({res.cycles} cycles)"
+    assert util >= 0.95, f"utilization {util:.3f} ({res.cycles} cycles)"
     assert res.counters["busy"] == 64 * size  # tiles x K slices
     assert res.counters["macs"] == res.counters["busy"] * cfg.peak_macs_per_cycle
 
