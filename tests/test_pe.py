@@ -8,9 +8,9 @@ from amaranth.sim import Simulator
 from hw.pe import ProcessingElement
 
 
-def _simulate(steps, acc_width=32):
-    """Feed (a, b, valid, first, last) per cycle; return (acc-visible results, outs)."""
-    dut = ProcessingElement(input_width=8, acc_width=acc_width)
+def _simulate(steps, acc_width=32, multiplier="dsp"):
+    """Feed (a, b, valid, first, last) per cycle; return (result, forwarded outputs) per cycle."""
+    dut = ProcessingElement(input_width=8, acc_width=acc_width, multiplier=multiplier)
     seen = []
 
     async def bench(ctx):
@@ -38,10 +38,13 @@ def _simulate(steps, acc_width=32):
     return seen
 
 
+@pytest.mark.parametrize("multiplier", ["dsp", "lut"])
 @pytest.mark.parametrize("seed", [11, 12, 13])
-def test_mac_sequence_matches_model(seed):
+def test_mac_sequence_matches_model(seed, multiplier):
+    """Random a, b, valid, first, last; ``result`` follows `latency` edges behind."""
     rng = random.Random(seed)
-    steps, expect = [], []
+    lat = ProcessingElement.LATENCY
+    steps, results, forwarded = [], [], []
     acc = result = 0
     for _ in range(200):
         a, b = rng.randint(-128, 127), rng.randint(-128, 127)
@@ -51,15 +54,33 @@ def test_mac_sequence_matches_model(seed):
             acc = (0 if first else acc) + a * b
             if last:
                 result = acc
-        expect.append((result, a, b, int(valid), int(last and valid)))
-    assert _simulate(steps) == expect
+        results.append(result)
+        forwarded.append((a, b, int(valid), int(last and valid)))
+    seen = _simulate(steps, multiplier=multiplier)
+    # after the edge of step t, result shows the sum latched by the steps up to t - (lat - 1)
+    got = [r for r, *_ in seen]
+    assert got[lat - 1 :] == results[: len(results) - (lat - 1)]
+    assert got[: lat - 1] == [0] * (lat - 1)
+    assert [tuple(rest) for _, *rest in seen] == forwarded
+
+
+_IDLE = [(0, 0, 0, 0, 0)] * (ProcessingElement.LATENCY - 1)
 
 
 def test_extreme_products():
     steps = [(-128, -128, 1, 1, 0)] + [(-128, -128, 1, 0, 0)] * 8 + [(-128, -128, 1, 0, 1)]
-    assert _simulate(steps)[-1][0] == 10 * 16384
+    assert _simulate(steps + _IDLE)[-1][0] == 10 * 16384
     steps = [(-128, 127, 1, 1, 0)] + [(-128, 127, 1, 0, 1)]
-    assert _simulate(steps)[-1][0] == -2 * 16256
+    assert _simulate(steps + _IDLE)[-1][0] == -2 * 16256
+
+
+def test_latency_and_back_to_back():
+    """``result`` appears exactly `latency` edges after ``last`` and survives the next sum."""
+    steps = [(3, 4, 1, 1, 1), (5, 6, 1, 1, 0), (7, 8, 1, 0, 1)] + _IDLE + [(0, 0, 0, 0, 0)]
+    got = [r for r, *_ in _simulate(steps)]
+    lat = ProcessingElement.LATENCY
+    assert got[lat - 1] == 12 and got[lat] == 12 and got[lat + 1] == 30 + 56
+    assert ProcessingElement().latency == lat == 3
 
 
 def test_rejects_bad_widths():
@@ -67,26 +88,39 @@ def test_rejects_bad_widths():
         ProcessingElement(input_width=8, acc_width=10)
     with pytest.raises(ValueError, match="input_width"):
         ProcessingElement(input_width=1)
+    with pytest.raises(ValueError, match="multiplier"):
+        ProcessingElement(multiplier="sb_mac16")
 
 
-@pytest.mark.parametrize("use_dsp", [True, False])
-def test_multiplier_sweep(use_dsp):
+def test_external_product_port():
+    """``external`` PEs take the registered product from outside (e.g. an SB_MAC16)."""
+    assert "product" in ProcessingElement(multiplier="external").signature.members
+    assert "product" not in ProcessingElement().signature.members
+
+
+@pytest.mark.parametrize("multiplier", ["dsp", "lut"])
+def test_multiplier_sweep(multiplier):
     """Every b against a spread of a (incl. -128, -1, 0, 127): DSP and LUT multipliers."""
-    dut = ProcessingElement(input_width=8, acc_width=16, use_dsp=use_dsp)
+    dut = ProcessingElement(input_width=8, acc_width=16, multiplier=multiplier)
+    lat = ProcessingElement.LATENCY
     a_values = sorted(set(range(-128, 128, 7)) | {-128, -127, -1, 0, 1, 126, 127})
     bad = []
+    pairs = [(a, b) for a in a_values for b in range(-128, 128)]
 
     async def bench(ctx):
-        for a in a_values:
-            for b in range(-128, 128):
-                ctx.set(dut.a_in, a)
-                ctx.set(dut.b_in, b)
-                ctx.set(dut.valid_in, 1)
-                ctx.set(dut.first_in, 1)
-                ctx.set(dut.last_in, 1)
-                await ctx.tick()
-                if ctx.get(dut.result) != a * b:
-                    bad.append((a, b, ctx.get(dut.result)))
+        # one product per cycle, each its own dot product (first = last = 1)
+        for t in range(len(pairs) + lat - 1):
+            a, b = pairs[t] if t < len(pairs) else (0, 0)
+            ctx.set(dut.a_in, a)
+            ctx.set(dut.b_in, b)
+            ctx.set(dut.valid_in, t < len(pairs))
+            ctx.set(dut.first_in, 1)
+            ctx.set(dut.last_in, 1)
+            await ctx.tick()
+            if t >= lat - 1:
+                a0, b0 = pairs[t - (lat - 1)]
+                if ctx.get(dut.result) != a0 * b0:
+                    bad.append((a0, b0, ctx.get(dut.result)))
 
     sim = Simulator(dut)
     sim.add_clock(1e-6)
