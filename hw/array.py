@@ -46,8 +46,15 @@ class SystolicArray(wiring.Component):
     `slice_layout`) and skews it diagonally itself: row ``i`` of A is delayed
     ``i`` edges and column ``j`` of B ``j`` edges, so A[i, k] and B[k, j] reach
     PE(i, j) ``1 + i + j`` edges after slice k is accepted; the PE pipeline
-    (product register, accumulator, result register:
-    `ProcessingElement.LATENCY` edges) follows.
+    (product register, accumulator: `ProcessingElement.LATENCY` edges) follows.
+
+    Drain: the PEs have no result registers. PE(i, j) finishes one cycle after
+    PE(i, j-1) and may start the next matrix on the following edge, so column ``j``
+    picks the accumulator of the row whose PE is ``done`` in that cycle (rows are
+    one-hot: the ``min_k`` rule keeps matrices apart) and delays it
+    ``cols - 1 - j`` edges, so a whole row of C leaves together when its
+    rightmost PE is done. That costs ``cols * (cols - 1) / 2`` accumulator-wide
+    registers instead of ``rows * cols``.
 
     Multipliers: the first ``config.dsp_pes`` PEs (row-major) multiply on DSP
     blocks, the rest in LUTs (`hw.arith.lut_mul`). Where
@@ -218,17 +225,17 @@ class SystolicArray(wiring.Component):
                     ]
                 m.d.comb += pe.b_in.eq(col_b[j] if i == 0 else pes[i - 1][j].b_out)
 
-        # -- drain: row i is complete when its rightmost PE has latched `result` --
-        row_done = [
-            delay(pes[i][cols - 1].last_out, ProcessingElement.LATENCY - 1, f"done{i}")
-            for i in range(rows)
-        ]
+        # -- drain: row i is complete when its rightmost PE is done; column j
+        # catches each accumulator in its done cycle and waits cols - 1 - j edges
+        row_done = [pes[i][cols - 1].done for i in range(rows)]
         m.d.comb += self.results.valid.eq(Cat(*row_done).any())
         for j in range(cols):
+            caught = Signal(signed(cfg.acc_width), name=f"col{j}")
             picked = 0
             for i in range(rows):
-                picked = picked | Mux(row_done[i], pes[i][j].result, 0)
-            m.d.comb += self.results.payload.row[j].eq(picked)
+                picked = picked | Mux(pes[i][j].done, pes[i][j].acc, 0)
+            m.d.comb += caught.eq(picked)
+            m.d.comb += self.results.payload.row[j].eq(delay(caught, cols - 1 - j, f"col{j}"))
         m.d.comb += self.results.payload.last.eq(row_done[rows - 1])
 
         m.submodules.core = EnableInserter(enable)(core)

@@ -17,7 +17,7 @@ MULTIPLIERS = ("dsp", "lut", "external")
 
 
 class ProcessingElement(wiring.Component):
-    """Signed ``input_width`` x ``input_width`` multiply-accumulate cell, 3-stage pipeline.
+    """Signed ``input_width`` x ``input_width`` multiply-accumulate cell, 2-stage pipeline.
 
     Operands arrive from the left (``a``, with the control bits) and from above
     (``b``); every input is forwarded registered to the right / downwards, so a
@@ -31,23 +31,24 @@ class ProcessingElement(wiring.Component):
     1. ``prod = a_in * b_in`` (``2*input_width`` bits, signed) is registered, and
        so are the control bits (they are the ``*_out`` ports).
     2. If the registered ``valid``: ``acc = prod if first else acc + prod``
-       (``acc_width`` bits). The ``first`` select sits after the adder, so each
-       accumulator bit is one LUT4 on the carry chain.
-    3. If the registered ``last`` was set one edge earlier: ``result = acc``. The
-       result register is loaded from the accumulator register, not from the
-       adder, so the sum is computed once.
+       (``acc_width`` bits); ``done`` is the registered ``last``. The ``first``
+       select sits after the adder, so each accumulator bit is one LUT4 on the
+       carry chain.
 
-    `latency` (3) edges after operands with ``last`` are at the inputs, ``result``
-    holds the finished dot product. ``result`` keeps it until the next ``last``
-    reaches stage 3, while stage 2 may already accumulate the next dot product.
+    `latency` (2) edges after operands with ``last`` are at the inputs, ``done``
+    is high for one (enabled) cycle and ``acc`` holds the finished dot product
+    during that cycle only: the next dot product may start accumulating at the
+    following edge. The PE has no result register; the array reads ``acc`` while
+    ``done`` (see `hw.array.SystolicArray`), which saves ``acc_width`` flip-flops
+    per PE.
 
     Parameters
     ----------
     input_width : int
         Operand width in bits (8 for int8).
     acc_width : int
-        Accumulator and result width in bits (two's complement). The caller
-        guarantees no dot product overflows it (see `hw.config.max_k_for`).
+        Accumulator width in bits (two's complement). The caller guarantees no
+        dot product overflows it (see `hw.config.max_k_for`).
     multiplier : str
         One of `MULTIPLIERS`: ``dsp`` (default), ``lut`` or ``external``.
 
@@ -55,19 +56,20 @@ class ProcessingElement(wiring.Component):
     ----------
     a_in, b_in : Signal(signed(input_width)), in
     valid_in, first_in, last_in : Signal(1), in
-        ``first`` clears the accumulator before adding; ``last`` latches the sum.
+        ``first`` clears the accumulator before adding; ``last`` ends the dot product.
     product : Signal(signed(2 * input_width)), in (``external`` only)
         ``a_in * b_in`` as it was at the previous (enabled) edge.
     a_out, b_out, valid_out, first_out, last_out : out
         The inputs delayed by one edge (``first_out``/``last_out`` are ANDed with
         ``valid_in``).
-    result : Signal(signed(acc_width)), out
-        The sum latched by the most recent ``last``, `latency` edges later.
+    acc : Signal(signed(acc_width)), out
+        The accumulator.
+    done : Signal(1), out
+        ``acc`` holds a finished dot product (``last_out`` delayed by one edge).
     """
 
-    #: Edges from operands at the inputs to their sum in ``result`` (product,
-    #: accumulate, result).
-    LATENCY = 3
+    #: Edges from operands at the inputs to their sum in ``acc`` (product, accumulate).
+    LATENCY = 2
 
     def __init__(
         self, *, input_width: int = 8, acc_width: int = 32, multiplier: str = "dsp"
@@ -94,7 +96,8 @@ class ProcessingElement(wiring.Component):
             "valid_out": Out(1),
             "first_out": Out(1),
             "last_out": Out(1),
-            "result": Out(signed(acc_width)),
+            "acc": Out(signed(acc_width)),
+            "done": Out(1),
         }
         if multiplier == "external":
             ports["product"] = In(signed(2 * input_width))
@@ -102,7 +105,7 @@ class ProcessingElement(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Edges from operands with ``last`` at the inputs to their sum in ``result`` (3)."""
+        """Edges from operands with ``last`` at the inputs to ``done`` and the sum (2)."""
         return self.LATENCY
 
     def elaborate(self, platform):
@@ -125,12 +128,7 @@ class ProcessingElement(wiring.Component):
             self.last_out.eq(self.last_in & self.valid_in),
         ]
         # stage 2: accumulate
-        acc = Signal(signed(self.acc_width), name="acc")
-        load = Signal(name="load")
         with m.If(self.valid_out):
-            m.d.sync += acc.eq(Mux(self.first_out, prod, acc + prod))
-        m.d.sync += load.eq(self.last_out)
-        # stage 3: result from the accumulator register
-        with m.If(load):
-            m.d.sync += self.result.eq(acc)
+            m.d.sync += self.acc.eq(Mux(self.first_out, prod, self.acc + prod))
+        m.d.sync += self.done.eq(self.last_out)
         return m
