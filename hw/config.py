@@ -349,9 +349,11 @@ PRESETS: dict[str, AccelConfig] = {
         name="tiny",
     ),
     "default": AccelConfig(rows=8, cols=8, acc_width=32, max_k=4096, name="default"),
+    # iCE40 UP5K: 16 MACs on the 8 SB_MAC16 (two per block in 8x8 mode); the
+    # requantiser multiplies in logic (pp_mul resolves to "lut") so no block is lost.
     "icebreaker": AccelConfig(
-        rows=2,
-        cols=2,
+        rows=4,
+        cols=4,
         acc_width=24,
         max_k=511,
         bus_bytes=4,
@@ -362,16 +364,28 @@ PRESETS: dict[str, AccelConfig] = {
         target="ice40-up5k",
         name="icebreaker",
     ),
-    "ulx3s": AccelConfig(rows=8, cols=8, acc_width=32, max_k=4096, target="ecp5-85f", name="ulx3s"),
+    # ECP5-85F: 144 MACs on 144 MULT18X18D plus two DSP requantiser lanes (8 blocks): 152/156.
+    "ulx3s": AccelConfig(
+        rows=12,
+        cols=12,
+        acc_width=32,
+        max_k=4096,
+        bus_bytes=16,
+        pp_lanes=2,
+        target="ecp5-85f",
+        name="ulx3s",
+    ),
+    # ECP5-45F: 64 MACs + two requantiser lanes = 72/72 MULT18X18D.
     "ulx3s-45f": AccelConfig(
         rows=8, cols=8, acc_width=32, max_k=4096, pp_lanes=2, target="ecp5-45f", name="ulx3s-45f"
     ),
+    # ECP5-25F: 24 MACs + one requantiser lane = 28/28 MULT18X18D.
     "ulx3s-25f": AccelConfig(
         rows=4,
-        cols=4,
+        cols=6,
         acc_width=32,
         max_k=4096,
-        bus_bytes=4,
+        bus_bytes=8,
         a_depth=512,
         b_depth=512,
         pp_lanes=1,

@@ -80,14 +80,20 @@ def test_frozen_and_roundtrip():
 def test_target_budgets():
     up5k = dict(target="ice40-up5k", a_depth=64, b_depth=64)
     with pytest.raises(ValueError, match="need 16 DSP blocks but target ice40-up5k has 8"):
-        AccelConfig(rows=4, cols=4, **up5k)
-    cfg = AccelConfig(rows=4, cols=4, pp_lanes=1, **up5k)
-    assert cfg.dsp_pes == 4 and cfg.dsps == 8  # the rest of the PEs multiply in LUTs
-    with pytest.raises(ValueError, match="dsp_pes=5 plus 4"):
-        AccelConfig(rows=4, cols=4, pp_lanes=1, dsp_pes=5, **up5k)
+        AccelConfig(rows=4, cols=4, pp_mul="dsp", **up5k)
+    # DSP requantiser lane (4 blocks): 4 blocks left carry 8 PEs, two per SB_MAC16
+    cfg = AccelConfig(rows=4, cols=4, pp_lanes=1, pp_mul="dsp", **up5k)
+    assert cfg.dsp_pes == 8 and cfg.dsps == 8  # the rest of the PEs multiply in LUTs
+    with pytest.raises(ValueError, match=r"dsp_pes=9 \(5 DSP blocks\) plus 4"):
+        AccelConfig(rows=4, cols=4, pp_lanes=1, pp_mul="dsp", dsp_pes=9, **up5k)
+    # iCE40 default: the requantiser multiplies in logic, all 8 blocks carry 16 MACs
+    cfg = AccelConfig(rows=4, cols=5, pp_lanes=1, **up5k)
+    assert cfg.pp_mul == "lut" and cfg.dsp_pes == 16 and cfg.dsps == 8
+    with pytest.raises(ValueError, match="pp_mul must be one of"):
+        AccelConfig(pp_mul="fast")
     with pytest.raises(ValueError, match="buffers need .* bits but target ice40-up5k"):
         AccelConfig(rows=8, cols=8, pp_lanes=1, target="ice40-up5k", a_depth=65536)
     assert AccelConfig().pp_lanes == 8 and AccelConfig().dsp_pes == 64
     for name in PRESETS:
         cfg = preset(name)
-        assert cfg.dsps >= cfg.dsp_pes
+        assert cfg.dsps * cfg.macs_per_dsp >= cfg.dsp_pes
