@@ -148,6 +148,15 @@ def _place_and_route(
 ) -> None:
     """Run nextpnr for every seed, ``jobs`` at a time; fills figures or error per run."""
     pending, active = list(runs), []
+    try:
+        _schedule(pending, active, build_dir, env, jobs, family, progress)
+    except BaseException:  # interrupted: no nextpnr left running behind us
+        for run in active:
+            run.proc.kill()
+        raise
+
+
+def _schedule(pending, active, build_dir, env, jobs, family, progress) -> None:
     while pending or active:
         while pending and len(active) < jobs:
             run = pending.pop(0)
@@ -203,7 +212,11 @@ def build(
 
     progress("synthesising (yosys) ...")
     proc = _run_logged(cmds["synth"], build_dir, log_path, env)
-    proc.wait()
+    try:
+        proc.wait()
+    except BaseException:
+        proc.kill()
+        raise
     if proc.returncode != 0:
         raise _failure(log_path.read_text(errors="replace"), config, board, log_path)
     synth_seconds = time.monotonic() - started
