@@ -2,7 +2,11 @@
 
 Each board names its amaranth-boards platform, the device family, its default
 accelerator config (one that fits and meets timing there), the clock the
-design runs at, the serial rate, and the LEDs used for status.
+design runs at (a PLL makes it when it differs from the oscillator), the serial
+rate, and the LEDs used for status.
+
+The default clocks live in `ULX3S_CLK_HZ` and the iCEBreaker entry: change them
+there when new Fmax measurements (``macforge build --seeds N``) allow.
 """
 
 from __future__ import annotations
@@ -11,8 +15,9 @@ import importlib
 from dataclasses import dataclass
 
 from hw.config import AccelConfig, preset
+from hw.uart import fastest_baud
 
-__all__ = ["Board", "BOARDS", "board_by_name"]
+__all__ = ["Board", "BOARDS", "ULX3S_CLK_HZ", "board_by_name"]
 
 
 @dataclass(frozen=True)
@@ -29,9 +34,12 @@ class Board:
     config : str          default accelerator preset
     osc_hz : int          the board oscillator
     clk_hz : int          default clock of the design (a PLL makes it when it differs
-                          from the oscillator; iCE40 only for now)
+                          from the oscillator: SB_PLL40 on iCE40, EHXPLLL on ECP5)
     clk_resource : tuple  platform resource of the oscillator pin
-    baud : int            default serial rate of the bitstream
+    max_baud : int        fastest rate the board's USB-UART takes; the bitstream's
+                          default rate is the fastest standard rate up to it that the
+                          design clock makes within 2 % (`default_baud`)
+    uart_bridge : str     the USB-UART chip (for messages)
     error_led, activity_led : tuple[str, int]  platform resources for status LEDs
     programmer : str      tool that loads a bitstream (``iceprog``, ``openFPGALoader``)
     """
@@ -45,7 +53,8 @@ class Board:
     osc_hz: int
     clk_hz: int
     clk_resource: tuple[str, int] = ("clk25", 0)
-    baud: int = 115200
+    max_baud: int = 3_000_000
+    uart_bridge: str = "FT231X"
     error_led: tuple[str, int] = ("led", 0)
     activity_led: tuple[str, int] = ("led", 1)
     programmer: str = "openFPGALoader"
@@ -57,6 +66,23 @@ class Board:
     def default_config(self) -> AccelConfig:
         return preset(self.config)
 
+    def default_baud(self, clk_hz: int | None = None) -> int:
+        """Fastest standard rate up to `max_baud` that ``clk_hz`` (default: the board's) makes.
+
+        3 Mbaud needs a clock that is a multiple of 3 MHz within 2 % (e.g. 15, 30,
+        36, 60 MHz); otherwise a slower rate is chosen (25 MHz: 1.5 Mbaud).
+        """
+        clk_hz = clk_hz or self.clk_hz
+        baud = fastest_baud(clk_hz, self.max_baud)
+        if baud is None:
+            raise ValueError(f"board {self.name}: no serial rate fits a {clk_hz / 1e6:g} MHz clock")
+        return baud
+
+
+#: default design clock per ULX3S size; 25 MHz is the oscillator, anything else
+#: comes from the EHXPLLL (pick rates ecp5_pll_params makes exactly, e.g. 50, 60, 75)
+ULX3S_CLK_HZ = {"25f": 25_000_000, "45f": 25_000_000, "85f": 25_000_000}
+
 
 def _ulx3s(size: str, config: str) -> Board:
     return Board(
@@ -67,7 +93,9 @@ def _ulx3s(size: str, config: str) -> Board:
         target=f"ecp5-{size}",
         config=config,
         osc_hz=25_000_000,
-        clk_hz=25_000_000,
+        clk_hz=ULX3S_CLK_HZ[size],
+        max_baud=3_000_000,  # FT231X: up to 3 Mbaud
+        uart_bridge="FT231X",
         programmer="openFPGALoader",
     )
 
@@ -83,6 +111,8 @@ BOARDS: dict[str, Board] = {
         osc_hz=12_000_000,
         clk_hz=15_000_000,  # SB_PLL40 12 -> 15 MHz: the design's Fmax is ~17.6 MHz
         clk_resource=("clk12", 0),
+        max_baud=3_000_000,  # FT2232H channel B: 12 MHz / 4
+        uart_bridge="FT2232H",
         error_led=("led_r", 0),
         activity_led=("led_g", 0),
         programmer="iceprog",

@@ -1,16 +1,19 @@
 """Bitstream builds with the YoWASP tools (yosys, nextpnr, icepack / ecppack) from PyPI.
 
-`build` elaborates `BoardTop` for a board, runs the platform's build script
-with the YoWASP tools, and returns the bitstream and a report (see README,
-"Report keys"). Timing and fit are checked: `BuildError` names the missing
-resource or the clock that failed.
+`build` elaborates `BoardTop` for a board, runs the steps of the platform's
+build script with the YoWASP tools (one synthesis, then nextpnr once per seed,
+then packing of the best seed's result), and returns the bitstream and a report
+(see README, "Report keys"). Timing and fit are checked: `BuildError` names the
+missing resource or the clock that failed.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
+import statistics
 import subprocess
 import time
 from collections.abc import Callable
@@ -83,20 +86,98 @@ def yowasp_env(family: str) -> dict[str, str]:
     return env
 
 
-def _stage_watch(build_dir: Path, family: str, progress: Callable[[str], None], proc):
-    stages = [
-        (f"{DESIGN_NAME}.json", "synthesis done (yosys); placing and routing (nextpnr) ..."),
-        (
-            f"{DESIGN_NAME}.{'asc' if family == 'ice40' else 'config'}",
-            "place and route done; packing the bitstream ...",
-        ),
-    ]
-    started = time.monotonic()
-    progress("synthesising (yosys) ...")
-    while proc.poll() is None:
-        while stages and (build_dir / stages[0][0]).exists():
-            progress(f"[{time.monotonic() - started:5.0f} s] {stages.pop(0)[1]}")
+def _script_commands(script: Path, env: dict[str, str]) -> dict[str, list[str]]:
+    """The synthesis, place-and-route and pack command lines of Amaranth's build script."""
+    roles = {"YOSYS": "synth", "NEXTPNR_ICE40": "pnr", "NEXTPNR_ECP5": "pnr"}
+    roles |= {"ICEPACK": "pack", "ECPPACK": "pack"}
+    cmds: dict[str, list[str]] = {}
+    for line in script.read_text().splitlines():
+        if line.startswith('"$'):
+            argv = shlex.split(line)
+            var = argv[0].lstrip("$")
+            if var in roles:
+                cmds[roles[var]] = [env.get(var, argv[0]), *argv[1:]]
+    missing = {"synth", "pnr", "pack"} - set(cmds)
+    if missing:
+        raise BuildError(f"unexpected build script {script}: no {', '.join(sorted(missing))} step")
+    return cmds
+
+
+#: nextpnr options whose file arguments get a per-seed name
+_PNR_OUTPUTS = ("--report", "--log", "--asc", "--textcfg")
+
+
+def _seed_argv(pnr: list[str], seed: int) -> tuple[list[str], dict[str, str]]:
+    """nextpnr command for ``seed`` writing to per-seed files; {per-seed file: usual file}."""
+    argv, renames = list(pnr), {}
+    for i, arg in enumerate(argv[:-1]):
+        if arg in _PNR_OUTPUTS:
+            usual = argv[i + 1]
+            stem, dot, ext = usual.partition(".")
+            argv[i + 1] = f"{stem}.seed{seed}{dot}{ext}"
+            renames[argv[i + 1]] = usual
+    return [*argv, "--seed", str(seed)], renames
+
+
+@dataclass
+class _SeedRun:
+    seed: int
+    argv: list[str]
+    renames: dict[str, str]
+    proc: subprocess.Popen | None = None
+    output: Path | None = None
+    figures: dict | None = None
+    error: str | None = None
+
+
+def _run_logged(argv: list[str], cwd: Path, log: Path, env: dict) -> subprocess.Popen:
+    with open(log, "w") as out:
+        return subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env)
+
+
+def _failure(text: str, config: AccelConfig, board: Board, log: Path) -> BuildError:
+    shortage = resource_shortage(text)
+    if shortage:
+        return BuildError(f"{config.name} does not fit {board.name}: {shortage}")
+    tail = [ln for ln in text.splitlines() if ln.startswith("ERROR")][-1:]
+    return BuildError(f"build failed ({tail[0].strip() if tail else 'see ' + str(log)})")
+
+
+def _place_and_route(
+    runs: list[_SeedRun], build_dir: Path, env: dict, jobs: int, family: str, progress
+) -> None:
+    """Run nextpnr for every seed, ``jobs`` at a time; fills figures or error per run."""
+    pending, active = list(runs), []
+    try:
+        _schedule(pending, active, build_dir, env, jobs, family, progress)
+    except BaseException:  # interrupted: no nextpnr left running behind us
+        for run in active:
+            run.proc.kill()
+        raise
+
+
+def _schedule(pending, active, build_dir, env, jobs, family, progress) -> None:
+    while pending or active:
+        while pending and len(active) < jobs:
+            run = pending.pop(0)
+            run.output = build_dir / f"nextpnr.seed{run.seed}.out"
+            run.proc = _run_logged(run.argv, build_dir, run.output, env)
+            active.append(run)
         time.sleep(0.5)
+        for run in [r for r in active if r.proc.poll() is not None]:
+            active.remove(run)
+            report = next(k for k, v in run.renames.items() if v.endswith("report.json"))
+            if run.proc.returncode == 0 and (build_dir / report).exists():
+                run.figures = parse_nextpnr_report(build_dir / report, family)
+                fmax = run.figures.get("fmax_mhz", 0.0)
+                progress(f"seed {run.seed}: Fmax {fmax:.2f} MHz")
+            else:
+                text = run.output.read_text(errors="replace")
+                log = next(k for k, v in run.renames.items() if v.endswith(".tim"))
+                if (build_dir / log).exists():
+                    text += (build_dir / log).read_text(errors="replace")
+                run.error = text
+                progress(f"seed {run.seed}: nextpnr failed")
 
 
 def build(
@@ -106,43 +187,64 @@ def build(
     build_dir: Path,
     baud: int | None = None,
     clk_hz: int | None = None,
+    seeds: int = 1,
+    seed: int = 1,
+    jobs: int = 2,
     progress: Callable[[str], None] = print,
 ) -> BuildResult:
     """Build ``board`` with ``config`` (default: the board's) into ``build_dir``.
 
-    ``clk_hz`` defaults to the board's clock (`Board.clk_hz`); on iCE40 a rate
-    other than the oscillator comes from the PLL.
+    ``clk_hz`` defaults to the board's clock (`Board.clk_hz`); a rate other than the
+    oscillator comes from the PLL. Synthesis runs once; nextpnr runs ``seeds`` times
+    (seeds ``seed`` .. ``seed + seeds - 1``, ``jobs`` at a time) and the bitstream is
+    packed from the seed with the highest Fmax, which also decides ``timing_met``.
     """
+    if not isinstance(seeds, int) or seeds < 1:
+        raise ValueError(f"seeds must be an int >= 1, got {seeds!r}")
+    if not isinstance(seed, int) or not 0 <= seed < 2**31:
+        raise ValueError(f"seed must be an int in [0, 2**31), got {seed!r}")
     config = config or board.default_config()
-    env = yowasp_env(board.family)
+    env = {**os.environ, **yowasp_env(board.family)}
     top, build_dir = _prepare(board, config, build_dir, baud, synth_only=False, clk_hz=clk_hz)
-    script = build_dir / f"build_{DESIGN_NAME}.sh"
+    cmds = _script_commands(build_dir / f"build_{DESIGN_NAME}.sh", env)
     log_path = build_dir / "build.log"
     started = time.monotonic()
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            ["sh", script.name],
-            cwd=build_dir,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **env},
-        )
-        _stage_watch(build_dir, board.family, progress, proc)
-    seconds = time.monotonic() - started
-    log_text = log_path.read_text(errors="replace")
-    for extra in (f"{DESIGN_NAME}.tim",):
-        if (build_dir / extra).exists():
-            log_text += (build_dir / extra).read_text(errors="replace")
+
+    progress("synthesising (yosys) ...")
+    proc = _run_logged(cmds["synth"], build_dir, log_path, env)
+    try:
+        proc.wait()
+    except BaseException:
+        proc.kill()
+        raise
     if proc.returncode != 0:
-        shortage = resource_shortage(log_text)
-        if shortage:
-            raise BuildError(f"{config.name} does not fit {board.name}: {shortage}")
-        tail = [ln for ln in log_text.splitlines() if ln.startswith("ERROR")][-1:]
-        raise BuildError(f"build failed ({tail[0].strip() if tail else 'see ' + str(log_path)})")
+        raise _failure(log_path.read_text(errors="replace"), config, board, log_path)
+    synth_seconds = time.monotonic() - started
+    jobs = max(1, min(jobs, seeds))
+    which = f"seed {seed}" if seeds == 1 else f"seeds {seed}..{seed + seeds - 1}, {jobs} at a time"
+    progress(f"[{synth_seconds:5.0f} s] synthesis done; placing and routing (nextpnr, {which}) ...")
+    runs = [_SeedRun(s, *_seed_argv(cmds["pnr"], s)) for s in range(seed, seed + seeds)]
+    _place_and_route(runs, build_dir, env, jobs, board.family, progress)
+    pnr_seconds = time.monotonic() - started - synth_seconds
+    done = [r for r in runs if r.figures is not None]
+    if not done:
+        raise _failure(runs[0].error or "", config, board, runs[0].output)
+    best = max(done, key=lambda r: r.figures.get("fmax_mhz", 0.0))
+    for per_seed, usual in best.renames.items():
+        shutil.copyfile(build_dir / per_seed, build_dir / usual)
+    progress(f"[{time.monotonic() - started:5.0f} s] packing the bitstream (seed {best.seed}) ...")
+    with open(log_path, "a") as log:
+        res = subprocess.run(
+            cmds["pack"], cwd=build_dir, stdout=log, stderr=subprocess.STDOUT, env=env
+        )
+    if res.returncode != 0:
+        raise BuildError(f"bitstream packing failed (see {log_path})")
+    seconds = time.monotonic() - started
     bitstream = build_dir / f"{DESIGN_NAME}.{_BITSTREAM[board.family]}"
-    figures = parse_nextpnr_report(build_dir / f"{DESIGN_NAME}.report.json", board.family)
+    figures = best.figures
     target_mhz = top.clk_hz / 1e6
     fmax = figures.get("fmax_mhz", 0.0)
+    all_fmax = [r.figures.get("fmax_mhz", 0.0) for r in done]
     report = {
         "board": board.name,
         "device": board.device,
@@ -153,9 +255,19 @@ def build(
         "peak_macs_per_cycle": config.peak_macs_per_cycle,
         "peak_gmacs": round(config.peak_macs_per_cycle * target_mhz / 1000, 4),
         "baud": top.baud,
+        "max_words": top.max_words,
         "build_seconds": round(seconds, 1),
+        "synth_seconds": round(synth_seconds, 1),
+        "pnr_seconds": round(pnr_seconds, 1),
         "bitstream": str(bitstream),
         **figures,
+        "seed": best.seed,
+        "seeds": [r.seed for r in done],
+        "seeds_failed": [r.seed for r in runs if r.figures is None],
+        "fmax_mhz_by_seed": all_fmax,
+        "fmax_mhz_min": min(all_fmax),
+        "fmax_mhz_median": round(statistics.median(all_fmax), 2),
+        "fmax_mhz_max": max(all_fmax),
     }
     if board.family == "ice40":
         rpt = build_dir / f"{DESIGN_NAME}.rpt"

@@ -7,9 +7,10 @@ from amaranth.lib import io
 
 from hw.config import AccelConfig
 from hw.soc import AcceleratorSoC
+from hw.uart import divisor_for
 
 from .boards import Board
-from .clocks import add_ice40_pll, ice40_pll_params
+from .clocks import add_ecp5_pll, add_ice40_pll, ecp5_pll_params, ice40_pll_params
 
 __all__ = ["BoardTop"]
 
@@ -18,8 +19,11 @@ class BoardTop(Elaboratable):
     """`hw.soc.AcceleratorSoC` on a board.
 
     With ``clk_hz`` equal to the board oscillator, the ``sync`` domain is the
-    platform's default clock (with its power-on reset); otherwise an iCE40 PLL
-    makes it (`fpga.clocks.add_ice40_pll`). The UART is the board's USB-serial port.
+    platform's default clock (with its power-on reset); otherwise the family's PLL
+    makes it (`fpga.clocks.add_ice40_pll`, `fpga.clocks.add_ecp5_pll`) and ``clk_hz``
+    becomes the PLL's exact output. The UART is the board's USB-serial port at
+    ``baud`` (default: `Board.default_baud` at this clock); `ValueError` if the clock
+    cannot make it within 2 %.
     """
 
     def __init__(
@@ -32,33 +36,35 @@ class BoardTop(Elaboratable):
         max_words: int = 64,
     ) -> None:
         self.board, self.config = board, config
-        self.baud = baud or board.baud
         self.clk_hz = int(clk_hz or board.clk_hz)
+        self.max_words = max_words
         self.pll = None
         if self.clk_hz != board.osc_hz:
-            if board.family != "ice40":
-                raise ValueError(
-                    f"board {board.name}: a PLL clock is only supported on iCE40; "
-                    f"use the {board.osc_hz / 1e6:g} MHz oscillator"
-                )
-            self.pll = ice40_pll_params(board.osc_hz, self.clk_hz)
+            search = {"ice40": ice40_pll_params, "ecp5": ecp5_pll_params}[board.family]
+            self.pll = search(board.osc_hz, self.clk_hz)
             self.clk_hz = round(self.pll.f_out_hz)
+        self.baud = baud or board.default_baud(self.clk_hz)
+        try:
+            divisor_for(self.clk_hz, self.baud)
+        except ValueError as exc:
+            raise ValueError(
+                f"board {board.name}: {exc} (choose a clock that is a multiple of the "
+                f"rate with --freq, or a slower --baud)"
+            ) from None
         self.soc = AcceleratorSoC(config, clk_hz=self.clk_hz, baud=self.baud, max_words=max_words)
 
     @property
     def clock_source(self) -> str:
+        """``board oscillator, 25 MHz`` or the PLL and its dividers."""
         if self.pll is None:
             return f"board oscillator, {self.clk_hz / 1e6:g} MHz"
-        p = self.pll
-        return (
-            f"SB_PLL40 {self.board.osc_hz / 1e6:g} MHz -> {self.clk_hz / 1e6:g} MHz "
-            f"(DIVR {p.divr}, DIVF {p.divf}, DIVQ {p.divq})"
-        )
+        return self.pll.describe()
 
     def elaborate(self, platform):
         m = Module()
         if self.pll is not None:
-            add_ice40_pll(m, platform, self.board.clk_resource, self.pll)
+            add = {"ice40": add_ice40_pll, "ecp5": add_ecp5_pll}[self.board.family]
+            add(m, platform, self.board.clk_resource, self.pll)
         m.submodules.soc = soc = self.soc
         uart = platform.request("uart", 0, dir="-")
         m.submodules.uart_rx_buffer = rx = io.Buffer("i", uart.rx)

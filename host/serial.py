@@ -7,22 +7,85 @@ corrupted DATA frame cannot be recovered and raises `LinkError`.
 
 Usage::
 
-    transport = SerialTransport("/dev/ttyUSB1", config=preset("icebreaker"))
+    transport = SerialTransport("/dev/ttyUSB1", config=preset("icebreaker"), baud=3_000_000)
     result = host.runtime.run(program, transport)
+
+`link_estimate` gives the link's payload rate and the wire time of a GEMM from
+the frame formats of `host.link`, for build reports.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
+from hw.bridge import MAX_DATA_WORDS
 from hw.config import AccelConfig
 
 from .link import DeviceFrame, FrameParser, LinkError, Nack, encode_frame, split_words
 from .runtime import Segment, SegmentResult
 
-__all__ = ["SerialTransport", "LinkError"]
+__all__ = ["SerialTransport", "LinkError", "link_estimate", "DEFAULT_BAUD"]
+
+#: serial rate of the boards' bitstreams (FT2232H / FT231X at 3 Mbaud)
+DEFAULT_BAUD = 3_000_000
+#: 8N1: start + 8 data + stop bits per byte
+BITS_PER_BYTE = 10
+#: bytes around a command frame's payload: sync, seq, len (2), CRC (2)
+COMMAND_OVERHEAD = len(encode_frame(0, [], 1))
+#: an ACK/NACK frame, and the bytes around a DATA frame's payload (see `FrameParser`)
+ACK_BYTES = DATA_OVERHEAD = 6
+
+
+def link_estimate(
+    config: AccelConfig, *, baud: int, max_words: int = 64, gemm: int = 64
+) -> dict[str, float | int | None]:
+    """Wire-level limits of the link (no USB latency, no compute time).
+
+    The host sends command frames of up to ``max_words`` words and waits for each
+    ACK (stop-and-wait); results come back in DATA frames of up to
+    `hw.bridge.MAX_DATA_WORDS` words. Returns
+
+    - ``link_bytes_per_s``: command payload bytes/s in full frames, ACK wait included
+    - ``link_result_bytes_per_s``: result payload bytes/s in full DATA frames
+    - ``link_gemm{N}_seconds``: wire time to send an N x N x N int8 GEMM (requantised,
+      int8 results) as `host.compiler.compile_gemm` encodes it and read its results
+    - ``link_gemm{N}_frames``: command frames it takes; each also costs one USB round
+      trip (~1-2 ms with the FTDI latency timer at 1 ms, 16 ms by default)
+
+    The GEMM keys are None when ``config`` cannot run that GEMM.
+    """
+    if baud <= 0 or max_words < 1:
+        raise ValueError(f"baud {baud} and max_words {max_words} must be positive")
+    from .compiler import Requant, compile_gemm
+
+    bb = config.bus_bytes
+    byte_s = BITS_PER_BYTE / baud
+    full = max_words * bb
+    out: dict[str, float | int | None] = {
+        "link_bytes_per_s": round(full / ((full + COMMAND_OVERHEAD + ACK_BYTES) * byte_s)),
+        "link_result_bytes_per_s": round(
+            MAX_DATA_WORDS * bb / ((MAX_DATA_WORDS * bb + DATA_OVERHEAD) * byte_s)
+        ),
+    }
+    try:
+        ones = np.ones((gemm, gemm), np.int8)
+        rq = Requant(np.full(gemm, 1 << 30), np.full(gemm, -8))
+        prog = compile_gemm(config, ones, ones, requant=rq)
+    except ValueError:  # the config cannot run this GEMM
+        out[f"link_gemm{gemm}_seconds"] = out[f"link_gemm{gemm}_frames"] = None
+        return out
+    frames = split_words(prog.words, max_words)
+    sent = sum(COMMAND_OVERHEAD + len(f) * bb + ACK_BYTES for f in frames)
+    results = prog.result_words
+    received = results * bb + math.ceil(results / MAX_DATA_WORDS) * DATA_OVERHEAD
+    out[f"link_gemm{gemm}_seconds"] = round((sent + received) * byte_s, 4)
+    out[f"link_gemm{gemm}_frames"] = len(frames)
+    return out
 
 
 class _Session:
@@ -97,7 +160,8 @@ class SerialTransport:
     ----------
     port : str              e.g. ``/dev/ttyUSB1`` (iCEBreaker: the second FTDI channel)
     config : AccelConfig    the configuration the board's bitstream was built with
-    baud : int              serial rate of the bitstream (default 115200)
+    baud : int              serial rate of the bitstream (default `DEFAULT_BAUD`, 3 Mbaud,
+                            as ``macforge build`` makes them; the build report says)
     max_words : int         command frame size the bitstream accepts (default 64)
     timeout : float         seconds to wait for an answer before retrying
     retries : int           resends of a frame before giving up
@@ -110,7 +174,7 @@ class SerialTransport:
         port: str,
         *,
         config: AccelConfig,
-        baud: int = 115200,
+        baud: int = DEFAULT_BAUD,
         max_words: int = 64,
         timeout: float = 1.0,
         retries: int = 5,

@@ -1,9 +1,13 @@
 """8N1 UART receiver and transmitter (our own; amaranth-stdio is not on PyPI).
 
 Both take ``divisor`` = clock cycles per bit (clock frequency / baud rate,
-rounded; at least 4). The receiver synchronises ``rx`` through two flip-flops,
-finds the start bit's falling edge, samples each bit in its middle and checks
-the stop bit; a byte with a bad stop bit is dropped and ``frame_error`` pulses.
+rounded; at least 4, i.e. at least 4 clock samples per bit). The receiver
+synchronises ``rx`` through two flip-flops, finds the start bit's falling edge,
+samples each bit in its middle (the edge is found 0..1 cycle late, so the first
+sample comes ``(divisor - 3) // 2 + 1`` cycles after it: 4..5 cycles into a 10-cycle
+bit) and checks the stop bit; a byte with a bad stop bit is dropped and
+``frame_error`` pulses. With the rate within 2 % the stop bit's sample stays
+within 0.2 + 1/divisor bit of its middle.
 A byte that arrives while the previous one is still unread is dropped and
 ``overrun`` pulses: the stream has no back-pressure on the wire.
 """
@@ -14,20 +18,51 @@ from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["UARTRx", "UARTTx", "divisor_for"]
+__all__ = ["UARTRx", "UARTTx", "divisor_for", "baud_error", "fastest_baud", "STANDARD_BAUDS"]
+
+#: rates USB-UARTs (FTDI: 3 MHz / n) and host drivers commonly accept, fastest first
+STANDARD_BAUDS = (3_000_000, 2_000_000, 1_500_000, 1_000_000, 500_000, 250_000, 115_200)
+MIN_DIVISOR = 4
+MAX_ERROR = 0.02
+
+
+def baud_error(clk_hz: int, baud: int) -> float | None:
+    """Relative rate error of ``baud`` made at ``clk_hz``; None below `MIN_DIVISOR` cycles/bit."""
+    div = round(clk_hz / baud)
+    if div < MIN_DIVISOR:
+        return None
+    return abs(clk_hz / div - baud) / baud
+
+
+def fastest_baud(clk_hz: int, max_baud: int = STANDARD_BAUDS[0]) -> int | None:
+    """The fastest of `STANDARD_BAUDS` up to ``max_baud`` that ``clk_hz`` makes within 2 %."""
+    for baud in STANDARD_BAUDS:
+        err = baud_error(clk_hz, baud) if baud <= max_baud else None
+        if err is not None and err <= MAX_ERROR:
+            return baud
+    return None
 
 
 def divisor_for(clk_hz: int, baud: int) -> int:
-    """Cycles per bit for ``baud`` at ``clk_hz``; `ValueError` if the rate error exceeds 2 %."""
-    if baud <= 0 or clk_hz <= 0:
-        raise ValueError(f"clock {clk_hz} Hz and baud {baud} must be positive")
-    div = round(clk_hz / baud)
-    if div < 4:
-        raise ValueError(f"baud {baud} is too fast for a {clk_hz} Hz clock (needs >= 4 cycles/bit)")
-    error = abs(clk_hz / div - baud) / baud
-    if error > 0.02:
-        raise ValueError(f"baud {baud} at {clk_hz} Hz is off by {100 * error:.1f} % (> 2 %)")
-    return div
+    """Cycles per bit for ``baud`` at ``clk_hz``; `ValueError` if the rate error exceeds 2 %.
+
+    The message names the fastest standard rate the clock does make.
+    """
+    if not isinstance(baud, int) or not isinstance(clk_hz, int) or baud <= 0 or clk_hz <= 0:
+        raise ValueError(f"clock {clk_hz!r} Hz and baud {baud!r} must be positive integers")
+    err = baud_error(clk_hz, baud)
+    if err is None or err > MAX_ERROR:
+        why = (
+            f"needs >= {MIN_DIVISOR} clock cycles per bit"
+            if err is None
+            else f"the nearest divisor {round(clk_hz / baud)} is off by {100 * err:.1f} % (> 2 %)"
+        )
+        alt = fastest_baud(clk_hz)
+        hint = f"; {alt} baud works at this clock" if alt else ""
+        raise ValueError(
+            f"baud {baud} cannot be made from a {clk_hz / 1e6:g} MHz clock: {why}{hint}"
+        )
+    return round(clk_hz / baud)
 
 
 class UARTRx(wiring.Component):
@@ -42,8 +77,8 @@ class UARTRx(wiring.Component):
     """
 
     def __init__(self, divisor: int) -> None:
-        if not isinstance(divisor, int) or divisor < 4:
-            raise ValueError(f"divisor must be an int >= 4, got {divisor!r}")
+        if not isinstance(divisor, int) or divisor < MIN_DIVISOR:
+            raise ValueError(f"divisor must be an int >= {MIN_DIVISOR}, got {divisor!r}")
         self.divisor = divisor
         super().__init__(
             {
@@ -60,15 +95,15 @@ class UARTRx(wiring.Component):
         sync1 = Signal(init=1)
         line = Signal(init=1)
         m.d.sync += [sync1.eq(self.rx), line.eq(sync1)]
-        timer = Signal(range(div + div // 2 + 1))
+        timer = Signal(range(div))
         bit = Signal(range(10))
         shreg = Signal(8)
         busy = Signal()
         with m.If(self.data.valid & self.data.ready):
             m.d.sync += self.data.valid.eq(0)
         with m.If(~busy):
-            with m.If(~line):  # start bit edge: sample it again at its middle
-                m.d.sync += [busy.eq(1), timer.eq(div // 2), bit.eq(0)]
+            with m.If(~line):  # start bit edge (seen 0..1 cycle late): sample its middle
+                m.d.sync += [busy.eq(1), timer.eq((div - 3) // 2), bit.eq(0)]
         with m.Elif(timer != 0):
             m.d.sync += timer.eq(timer - 1)
         with m.Else():
@@ -101,8 +136,8 @@ class UARTTx(wiring.Component):
     """
 
     def __init__(self, divisor: int) -> None:
-        if not isinstance(divisor, int) or divisor < 4:
-            raise ValueError(f"divisor must be an int >= 4, got {divisor!r}")
+        if not isinstance(divisor, int) or divisor < MIN_DIVISOR:
+            raise ValueError(f"divisor must be an int >= {MIN_DIVISOR}, got {divisor!r}")
         self.divisor = divisor
         super().__init__({"data": In(stream.Signature(8)), "tx": Out(1, init=1)})
 

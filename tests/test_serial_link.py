@@ -133,3 +133,83 @@ def test_encode_frame_layout():
     assert f[4:8] == bytes([0x44, 0x33, 0x22, 0x11])
     assert int.from_bytes(f[-2:], "little") == crc16(f[1:-2])
     assert crc16(b"123456789") == 0x29B1  # the CRC-16/CCITT-FALSE check value
+
+
+# -- hw.uart at the fast rates: ~5..12 clock cycles per bit, sender off by up to 2 % ---------
+
+
+def _uart_rx_bytes(divisor: int, rate_error: float, data: bytes) -> tuple[list[int], int]:
+    """Drive UARTRx with 8N1 bytes whose bit period is ``divisor * (1 + rate_error)`` cycles."""
+    from amaranth.sim import Simulator
+
+    from hw.uart import UARTRx
+
+    dut = UARTRx(divisor)
+    got: list[int] = []
+    errors = 0
+    period = divisor * (1 + rate_error)
+
+    async def sender(ctx):
+        t = 0.0  # bit edges in fractional cycles; the line changes on the nearest clock
+        cycle = 0
+        for i, byte in enumerate(data):
+            bits = [0] + [(byte >> k) & 1 for k in range(8)] + [1]
+            gap = (i % 3) * 0.37 * divisor  # idle gaps of varying phase between bytes
+            for bit, length in [(1, gap)] + [(b, period) for b in bits]:
+                ctx.set(dut.rx, bit)
+                t += length
+                while cycle < round(t):
+                    await ctx.tick()
+                    cycle += 1
+        await ctx.tick().repeat(3 * divisor)
+
+    async def receiver(ctx):
+        nonlocal errors
+        ctx.set(dut.data.ready, 1)
+        async for _, _, payload, valid, frame_error in ctx.tick().sample(
+            dut.data.payload, dut.data.valid, dut.frame_error
+        ):
+            if valid:
+                got.append(payload)
+            errors += frame_error
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(sender)
+    sim.add_testbench(receiver, background=True)
+    sim.run()
+    return got, errors
+
+
+@pytest.mark.parametrize("divisor", [4, 5, 10, 12])
+@pytest.mark.parametrize("rate_error", [-0.02, 0.0, 0.02])
+def test_uart_rx_samples_mid_bit_at_small_divisors(divisor, rate_error):
+    data = bytes([0x55, 0xAA, 0x00, 0xFF, 0x01, 0x80, 0x7E, 0xC3])
+    got, errors = _uart_rx_bytes(divisor, rate_error, data)
+    assert errors == 0 and bytes(got) == data
+
+
+def test_divisor_for_names_a_rate_that_works():
+    from hw.uart import divisor_for, fastest_baud
+
+    assert divisor_for(36_000_000, 3_000_000) == 12
+    assert divisor_for(15_000_000, 3_000_000) == 5
+    assert fastest_baud(25_000_000) == 1_500_000 and fastest_baud(12_000_000) == 3_000_000
+    with pytest.raises(ValueError, match=r"off by 4.2 % \(> 2 %\); 1500000 baud works"):
+        divisor_for(25_000_000, 3_000_000)
+    with pytest.raises(ValueError, match="needs >= 4 clock cycles per bit"):
+        divisor_for(10_000_000, 3_000_000)
+
+
+def test_link_estimate_from_frame_formats():
+    from host.serial import ACK_BYTES, COMMAND_OVERHEAD, link_estimate
+
+    assert COMMAND_OVERHEAD == 6 and ACK_BYTES == 6
+    est = link_estimate(CFG, baud=3_000_000, max_words=64)
+    full = 64 * CFG.bus_bytes
+    assert est["link_bytes_per_s"] == round(300_000 * full / (full + 12))
+    assert est["link_gemm64_frames"] > 0 and est["link_gemm64_seconds"] > 0
+    slow = link_estimate(CFG, baud=115_200, max_words=64)
+    assert slow["link_gemm64_seconds"] == pytest.approx(
+        est["link_gemm64_seconds"] * 3_000_000 / 115_200, rel=1e-3
+    )
