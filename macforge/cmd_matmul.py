@@ -9,6 +9,8 @@ import time
 
 import numpy as np
 
+from host.serial import DEFAULT_BAUD
+
 from .common import UsageError, check_output_path, config_by_name, load_array, write_report
 
 
@@ -42,7 +44,12 @@ def add_parser(sub) -> None:
         help="run on a board at this serial port instead "
         "of simulating (e.g. /dev/ttyUSB1); --config must match its bitstream",
     )
-    p.add_argument("--baud", type=int, default=115200, help="serial rate with --port")
+    p.add_argument(
+        "--baud",
+        type=int,
+        default=DEFAULT_BAUD,
+        help="serial rate with --port (the build report's baud; default %(default)s)",
+    )
     p.add_argument("--report", metavar="FILE", help="write figures as JSON")
     p.set_defaults(func=run)
 
