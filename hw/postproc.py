@@ -8,7 +8,8 @@ carry chain (S6: two short ones)::
     S2   x  = sat32(x << max(shift, 0))                  (flag; overflow found by masks)
     MUL  h  = (x * multiplier + 2**30) >> 31             (34 bits, see below)
     S4   t  = min(h, INT32_MAX) + round_const(e, sign)   (e = max(-shift, 0), 0..32)
-    S5   r  = clip(t >> e, -512, 511)                    (barrel shift, no carry chain)
+    S5   r  = clip(t >> e, -512, 511)                    (11-bit barrel shift; the clip
+                                                       is decided from h in S4)
     S6   out = clamp(r + zero_point, act_min, act_max)   (int8)
 
 SaturatingRoundingDoublingHighMul with TFLite's sign-dependent nudge equals
@@ -16,7 +17,7 @@ SaturatingRoundingDoublingHighMul with TFLite's sign-dependent nudge equals
 with truncation toward zero and ``2**30`` with flooring agree), saturated to
 INT32_MAX in its one overflow case x == m == INT32_MIN. RoundingDivideByPOT
 (ties away from zero) is ``(h + 2**(e-1) - (h < 0)) >> e`` for e > 0.
-Clipping r to 10 bits before the zero point cannot change an int8 clamp.
+Clipping r to [-512, 511] before the zero point cannot change an int8 clamp.
 
 Two multiplier styles (``mul``):
 
@@ -60,8 +61,9 @@ MUL_STYLES = ("dsp", "lut")
 _E_BITS = 6
 #: Width of the SRDHM result before saturation (h = 2**31 in the overflow case).
 _H_BITS = 34
-#: Width the rounded, shifted value is clipped to before the zero point (exact for int8).
-_CLIP_BITS = 10
+#: Width the rounded, shifted value is kept in before the zero point: values of magnitude
+#: 512 or more are clipped to +-512 (+511), which cannot change an int8 clamp.
+_CLIP_BITS = 11
 
 
 def requant_in_layout(lanes: int, acc_width: int, tag_bits: int) -> data.StructLayout:
@@ -86,15 +88,36 @@ def requant_out_layout(lanes: int, tag_bits: int) -> data.StructLayout:
     return data.StructLayout({"value": data.ArrayLayout(signed(8), lanes), "tag": max(tag_bits, 1)})
 
 
-def _tree_sum(terms):
-    """Balanced adder tree (depth ceil(log2(len))) instead of Yosys' linear chain."""
+def _tree_sum(m, terms, name):
+    """Balanced tree of two-input adders (depth ceil(log2(len(terms)))).
+
+    Every partial sum is a ``keep`` signal so Yosys maps each adder onto a carry
+    chain (one LUT per bit on iCE40) instead of merging the tree into a
+    carry-save multi-operand adder (two LUTs per bit and operand).
+    """
     terms = list(terms)
+    level = 0
     while len(terms) > 1:
-        nxt = [terms[i] + terms[i + 1] for i in range(0, len(terms) - 1, 2)]
+        nxt = []
+        for i in range(0, len(terms) - 1, 2):
+            width = max(len(terms[i]), len(terms[i + 1])) + 1
+            s = Signal(signed(width), name=f"{name}_{level}_{i // 2}", attrs={"keep": 1})
+            m.d.comb += s.eq(terms[i] + terms[i + 1])
+            nxt.append(s)
         if len(terms) % 2:
             nxt.append(terms[-1])
         terms = nxt
+        level += 1
     return terms[0]
+
+
+def _shr_low(value, amount, keep):
+    """The low ``keep`` bits of ``value >> amount`` (arithmetic) as a barrel shifter whose
+    levels keep only the bits later levels can still reach (fewer muxes than a full shift)."""
+    for b in reversed(range(len(amount))):
+        need = keep + (1 << b) - 1
+        value = Mux(amount[b], value >> (1 << b), value)[: min(need, len(value))].as_signed()
+    return value[:keep]
 
 
 class Requantizer(wiring.Component):
@@ -273,19 +296,28 @@ class Requantizer(wiring.Component):
             m.d.comb += mask.eq(~(Const((1 << 33) - 1, 33) << e))
             rc = Signal(32, name=f"l{ln}_rc")  # 2**(e-1) (h >= 0) or 2**(e-1) - 1, 0 for e == 0
             m.d.comb += rc.eq(Mux(hs[31], mask >> 1, mask ^ (mask >> 1)))
+            # |r| >= 2**(_CLIP_BITS - 2) for sure when hs has a non-sign bit at e + 9 or up;
+            # otherwise r = round(hs / 2**e) lies in [-512, 512] and fits _CLIP_BITS bits
+            hi_mask = Signal(32, name=f"l{ln}_himask")  # bits >= e + 9
+            m.d.comb += hi_mask.eq(~Cat(Const(0x1FF, 9), mask)[:32])
             t = Signal(signed(34), name=f"l{ln}_t")
             e4 = Signal(_E_BITS, name=f"l{ln}_e4")
+            big = Signal(name=f"l{ln}_big")
+            neg = Signal(name=f"l{ln}_neg")
             with m.If(adv_b):
-                m.d.sync += [t.eq(hs + rc), e4.eq(e)]
-            # S5: arithmetic shift right by e, clip to 10 bits
-            r = Signal(signed(34), name=f"l{ln}_r")
-            m.d.comb += r.eq(t >> e4)
-            rtop = r[_CLIP_BITS - 1 :]
-            r_fits = (rtop == 0) | (rtop == Const(-1, len(rtop)).as_unsigned())
-            lim = 1 << (_CLIP_BITS - 1)
+                m.d.sync += [
+                    t.eq(hs + rc),
+                    e4.eq(e),
+                    big.eq(((hs ^ hs[31].replicate(32)) & hi_mask).any()),
+                    neg.eq(hs[31]),
+                ]
+            # S5: arithmetic shift right by e (only the low bits are kept), clip
+            r = Signal(signed(_CLIP_BITS), name=f"l{ln}_r")
+            m.d.comb += r.eq(_shr_low(t, e4, _CLIP_BITS))
+            lim = 1 << (_CLIP_BITS - 2)
             v = Signal(signed(_CLIP_BITS), name=f"l{ln}_v")
             with m.If(adv_b):
-                m.d.sync += v.eq(Mux(r_fits, r[:_CLIP_BITS], Mux(r[-1], -lim, lim - 1)))
+                m.d.sync += v.eq(Mux(big, Mux(neg, -lim, lim - 1), r))
             # S6: + zero point, clamp to [act_min, act_max]
             z = Signal(signed(_CLIP_BITS + 1), name=f"l{ln}_z")
             m.d.comb += z.eq(v + self.zero_point)
@@ -366,7 +398,7 @@ class Requantizer(wiring.Component):
                 xx = (xr ^ last.replicate(32))[:32] if j == r - 1 else xr
                 terms.append(Mux(mr[j], xx.as_signed(), 0) << j)
             total = Signal(signed(width + 1), name=f"l{ln}_msum")
-            m.d.comb += total.eq(_tree_sum(terms))
+            m.d.comb += total.eq(_tree_sum(m, terms, f"l{ln}_pp"))
             with m.If(busy & ~last):
                 m.d.sync += [acc.eq(total >> r), mr.eq(mr >> r)]
             with m.If(finish):
