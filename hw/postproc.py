@@ -27,12 +27,15 @@ Two multiplier styles (``mul``):
     ``h = p[31:] + p[30]``. One transfer per cycle (`interval` 1), `latency` 7.
 ``lut``
     MUL is a sequential shift-add multiplier per lane (no ``*`` between signals,
-    so no DSP block): ``mul_bits`` multiplier bits per cycle are summed as
-    AND-gated partial products in an adder tree into a right-shifting
-    accumulator that starts at ``2**30 + m[31] * 2**31`` (the rounding nudge and
-    the two's complement carry of the negative-weight bit 31, whose partial
-    product is ``~x``). `interval` = ``32 / mul_bits`` cycles between accepted
-    transfers; `latency` = ``interval + 6``. The lanes run in lockstep.
+    so no DSP block) working on the item held in S2, in overlapped stages:
+    PP sums the ``mul_bits`` AND-gated partial products of one digit of m (a
+    tree of two-input adders, one registered level per stage), ACC adds that into a right-shifting
+    accumulator (one carry chain) that starts at ``2**30 + m[31] * 2**31`` (the
+    rounding nudge and the two's complement carry of the negative-weight bit 31,
+    whose partial product is ``~x``). `interval` = ``32 / mul_bits`` cycles
+    between accepted transfers; `latency` = ``interval + levels + 5`` with
+    ``levels = max(1, ceil(log2(mul_bits)))`` registered adder-tree levels.
+    The lanes run in lockstep.
 
 The per-tile constants ``zero_point``, ``act_min``, ``act_max`` are ports read
 by S6 only (nothing is piped with them): the producer holds them stable from the
@@ -88,27 +91,9 @@ def requant_out_layout(lanes: int, tag_bits: int) -> data.StructLayout:
     return data.StructLayout({"value": data.ArrayLayout(signed(8), lanes), "tag": max(tag_bits, 1)})
 
 
-def _tree_sum(m, terms, name):
-    """Balanced tree of two-input adders (depth ceil(log2(len(terms)))).
-
-    Every partial sum is a ``keep`` signal so Yosys maps each adder onto a carry
-    chain (one LUT per bit on iCE40) instead of merging the tree into a
-    carry-save multi-operand adder (two LUTs per bit and operand).
-    """
-    terms = list(terms)
-    level = 0
-    while len(terms) > 1:
-        nxt = []
-        for i in range(0, len(terms) - 1, 2):
-            width = max(len(terms[i]), len(terms[i + 1])) + 1
-            s = Signal(signed(width), name=f"{name}_{level}_{i // 2}", attrs={"keep": 1})
-            m.d.comb += s.eq(terms[i] + terms[i + 1])
-            nxt.append(s)
-        if len(terms) % 2:
-            nxt.append(terms[-1])
-        terms = nxt
-        level += 1
-    return terms[0]
+def _pot_mask(e):
+    """``2**e - 1`` on 33 bits for e in 0..32 (logic only, no carry chain)."""
+    return ~(Const((1 << 33) - 1, 33) << e)[:33]
 
 
 def _shr_low(value, amount, keep):
@@ -200,7 +185,7 @@ class Requantizer(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from an input transfer to its output being valid (no back-pressure)."""
-        return 7 if self.mul == "dsp" else self.interval + 6
+        return 7 if self.mul == "dsp" else self.interval + self._pp_levels + 5
 
     def elaborate(self, platform):
         m = Module()
@@ -224,6 +209,7 @@ class Requantizer(wiring.Component):
         ht = Signal(tag_shape, name="ht")
         h_lane = [Signal(signed(_H_BITS), name=f"l{ln}_h") for ln in range(n)]
         he_lane = [Signal(_E_BITS, name=f"l{ln}_he") for ln in range(n)]
+        hm_lane = [Signal(33, name=f"l{ln}_hmask") for ln in range(n)]
 
         sat1, sat2 = [], []
         x2_lane, m2_lane, e2_lane = [], [], []
@@ -234,6 +220,7 @@ class Requantizer(wiring.Component):
             left1 = Signal(5, name=f"l{ln}_left1")
             e1 = Signal(_E_BITS, name=f"l{ln}_e1")
             m1 = Signal(signed(32), name=f"l{ln}_m1")
+            top_mask = Signal(31, name=f"l{ln}_topmask")  # bits 31-left..30, for S2
             total = Signal(signed(max(self.acc_width, 32) + 1), name=f"l{ln}_sum")
             m.d.comb += total.eq(p.acc[ln] + p.bias[ln])
             top = total[31:]  # sat32 is exact iff every bit from 31 up equals the sign
@@ -244,26 +231,30 @@ class Requantizer(wiring.Component):
                     x1.eq(Mux(fits, total, Mux(total[-1], INT32_MIN, INT32_MAX))),
                     s1.eq(~fits),
                     left1.eq(Mux(sh[-1], 0, sh[:5])),
+                    top_mask.eq(Mux(sh[-1], 0, ~(Const((1 << 31) - 1, 31) >> sh[:5]))),
                     e1.eq(Mux(sh[-1], -sh, 0)),
                     m1.eq(p.mult[ln]),
                 ]
-            # S2: x = sat32(x << left); overflow iff bits 31-left..30 differ from the sign
-            x2 = Signal(signed(32), name=f"l{ln}_x2")
+            # S2: x = sat32(x << left); overflow iff bits 31-left..30 differ from the sign.
+            # The shift and the overflow test are registered side by side; the
+            # saturating mux sits in front of the multiplier (one LUT level).
+            xs2 = Signal(signed(32), name=f"l{ln}_xs2")
             s2 = Signal(name=f"l{ln}_sat2")
+            neg2 = Signal(name=f"l{ln}_neg2")
             e2 = Signal(_E_BITS, name=f"l{ln}_e2")
             m2 = Signal(signed(32), name=f"l{ln}_m2")
-            ones = Const((1 << 31) - 1, 31)
-            top_mask = Signal(31, name=f"l{ln}_topmask")  # bits 31-left..30
-            m.d.comb += top_mask.eq(~(ones >> left1))
             sign = x1[31]
             over = ((x1[:31] ^ sign.replicate(31)) & top_mask).any()
             with m.If(adv_f):
                 m.d.sync += [
-                    x2.eq(Mux(over, Mux(sign, INT32_MIN, INT32_MAX), (x1 << left1)[:32])),
+                    xs2.eq((x1 << left1)[:32]),
                     s2.eq(over),
+                    neg2.eq(sign),
                     e2.eq(e1),
                     m2.eq(m1),
                 ]
+            x2 = Signal(signed(32), name=f"l{ln}_x2")
+            m.d.comb += x2.eq(Mux(s2, Mux(neg2, INT32_MIN, INT32_MAX), xs2))
             sat1.append(s1)
             sat2.append(s2)
             x2_lane.append(x2)
@@ -271,13 +262,31 @@ class Requantizer(wiring.Component):
             e2_lane.append(e2)
 
         if self.mul == "dsp":
-            dv, dt, dh, de = self._mul_dsp(m, adv_b, mul_free, v2, t2, x2_lane, m2_lane, e2_lane)
+            dv, dt, dh, de, dm = self._mul_dsp(
+                m, adv_b, mul_free, v2, t2, x2_lane, m2_lane, e2_lane
+            )
             m.d.comb += [hv.eq(dv), ht.eq(dt)]
             for ln in range(n):
-                m.d.comb += [h_lane[ln].eq(dh[ln]), he_lane[ln].eq(de[ln])]
+                m.d.comb += [
+                    h_lane[ln].eq(dh[ln]),
+                    he_lane[ln].eq(de[ln]),
+                    hm_lane[ln].eq(dm[ln]),
+                ]
         else:
             self._mul_lut(
-                m, adv_b, mul_free, v2, t2, x2_lane, m2_lane, e2_lane, hv, ht, h_lane, he_lane
+                m,
+                adv_b,
+                mul_free,
+                v2,
+                t2,
+                x2_lane,
+                m2_lane,
+                e2_lane,
+                hv,
+                ht,
+                h_lane,
+                he_lane,
+                hm_lane,
             )
 
         # -- back segment ----------------------------------------------------------------
@@ -292,8 +301,7 @@ class Requantizer(wiring.Component):
             # S4: saturate SRDHM (only h == 2**31 can overflow), add the rounding constant
             hs = Signal(signed(32), name=f"l{ln}_hs")
             m.d.comb += hs.eq(Mux(~h[-1] & h[31:].any(), INT32_MAX, h[:32]))
-            mask = Signal(33, name=f"l{ln}_mask")  # 2**e - 1
-            m.d.comb += mask.eq(~(Const((1 << 33) - 1, 33) << e))
+            mask = hm_lane[ln]  # 2**e - 1, registered with h
             rc = Signal(32, name=f"l{ln}_rc")  # 2**(e-1) (h >= 0) or 2**(e-1) - 1, 0 for e == 0
             m.d.comb += rc.eq(Mux(hs[31], mask >> 1, mask ^ (mask >> 1)))
             # |r| >= 2**(_CLIP_BITS - 2) for sure when hs has a non-sign bit at e + 9 or up;
@@ -334,79 +342,111 @@ class Requantizer(wiring.Component):
     def _mul_dsp(self, m, adv_b, mul_free, v2, t2, x2_lane, m2_lane, e2_lane):
         """Two stages advancing with the back segment: product, then rounding.
 
-        Returns the valid, tag, per-lane h (signed 34) and exponent signals of the
-        second stage.
+        Returns the valid, tag, per-lane h (signed 34), exponent and ``2**e - 1``
+        mask signals of the second stage.
         """
         m.d.comb += mul_free.eq(adv_b)
         v3, v3b = Signal(name="v3"), Signal(name="v3b")
         t3, t3b = Signal(t2.shape(), name="t3"), Signal(t2.shape(), name="t3b")
         with m.If(adv_b):
             m.d.sync += [v3.eq(v2), t3.eq(t2), v3b.eq(v3), t3b.eq(t3)]
-        hs, es = [], []
+        hs, es, ms = [], [], []
         for ln, (x2, m2, e2) in enumerate(zip(x2_lane, m2_lane, e2_lane, strict=True)):
             prod = Signal(signed(64), name=f"l{ln}_prod")
             e3 = Signal(_E_BITS, name=f"l{ln}_e3")
             h = Signal(signed(_H_BITS), name=f"l{ln}_h3")
             e3b = Signal(_E_BITS, name=f"l{ln}_e3b")
+            m3b = Signal(33, name=f"l{ln}_mask3b")
             with m.If(adv_b):
                 m.d.sync += [
                     prod.eq(x2 * m2),
                     e3.eq(e2),
                     h.eq(prod[31:].as_signed() + prod[30]),
                     e3b.eq(e3),
+                    m3b.eq(_pot_mask(e3)),
                 ]
             hs.append(h)
             es.append(e3b)
-        return v3b, t3b, hs, es
+            ms.append(m3b)
+        return v3b, t3b, hs, es, ms
 
-    def _mul_lut(self, m, adv_b, mul_free, v2, t2, x2_lane, m2_lane, e2_lane, hv, ht, h_lane, he):
-        """Sequential shift-add multiplier per lane, lanes in lockstep, no ``*``."""
+    def _mul_lut(
+        self, m, adv_b, mul_free, v2, t2, x2_lane, m2_lane, e2_lane, hv, ht, h_lane, he, hm
+    ):
+        """Sequential shift-add multiplier per lane, lanes in lockstep, no ``*``.
+
+        Works on the item held in S2, one digit of ``mul_bits`` multiplier bits per
+        cycle (S2's m shifts right by a digit each cycle; S2 is released after the
+        last digit). PP: the AND-gated partial products of the digit are summed by
+        a tree of two-input adders, one registered level per stage
+        (`_pp_levels` stages). ACC adds the sum into a right-shifting accumulator
+        (one carry chain) started at ``2**30 + m[31] * 2**31`` on the first digit.
+        PP of the next item overlaps ACC of the previous one, so a new item starts
+        every ``32 / mul_bits`` cycles.
+        """
         r = self.mul_bits
         steps = 32 // r
         width = 34 + r  # accumulator: |acc + x * digit| < 2**32 + 2**(31 + r)
-        busy = Signal(name="mul_busy")
-        count = Signal(range(steps), name="mul_count")
-        last = Signal(name="mul_last")
-        out_free = Signal()
-        finish = Signal()
-        load = Signal()
-        tw = Signal(t2.shape(), name="mul_tag")
-        m.d.comb += [
-            last.eq(busy & (count == steps - 1)),
-            out_free.eq(~hv | adv_b),
-            finish.eq(last & out_free),
-            mul_free.eq(~busy | finish),
-            load.eq(v2 & mul_free),
-        ]
-        with m.If(busy & ~last):
-            m.d.sync += count.eq(count + 1)
-        with m.If(finish):
-            m.d.sync += [busy.eq(0), hv.eq(1), ht.eq(tw)]
-        with m.Elif(hv & adv_b):
-            m.d.sync += hv.eq(0)
-        with m.If(load):
-            m.d.sync += [busy.eq(1), count.eq(0), tw.eq(t2)]
+        k = Signal(range(steps), name="mul_k")  # digit of the item in S2
+        k_last = Signal(name="mul_k_last")
+        step = Signal(name="mul_step")  # the PP stages and ACC advance
+        m.d.comb += [k_last.eq(k == steps - 1), mul_free.eq(step & k_last)]
+        with m.If(step & v2):
+            m.d.sync += k.eq(Mux(k_last, 0, k + 1))
+        # shared flags through the PP stages: valid, first digit, last digit, tag
+        fv, ff, fl, ft = v2, k == 0, k_last, t2
+        for lvl in range(self._pp_levels):
+            nv, nf, nl = (Signal(name=f"pp{lvl}_{x}") for x in ("valid", "first", "last"))
+            nt = Signal(t2.shape(), name=f"pp{lvl}_tag")
+            with m.If(step):
+                m.d.sync += [nv.eq(fv), nf.eq(ff), nl.eq(fl), nt.eq(ft)]
+            fv, ff, fl, ft = nv, nf, nl, nt
+        m.d.comb += step.eq(~(fv & fl & hv & ~adv_b))
+        with m.If(step):
+            with m.If(fv & fl):
+                m.d.sync += [hv.eq(1), ht.eq(ft)]
+            with m.Elif(adv_b):
+                m.d.sync += hv.eq(0)
         for ln, (x2, m2, e2) in enumerate(zip(x2_lane, m2_lane, e2_lane, strict=True)):
-            xr = Signal(signed(32), name=f"l{ln}_mx")
-            mr = Signal(32, name=f"l{ln}_mm")
-            acc = Signal(signed(width), name=f"l{ln}_macc")
-            ew = Signal(_E_BITS, name=f"l{ln}_me")
-            # partial products of this step; bit 31 (the last step's top bit) weighs -2**31:
-            # -x = ~x + 1, the +1 (times 2**31) is in the initial accumulator
-            terms = [acc]
+            with m.If(step & v2 & ~k_last):
+                m.d.sync += m2.eq(m2.as_unsigned() >> r)
+            # partial products of the digit; bit 31 (top bit of the last digit) weighs
+            # -2**31: -x = ~x + 1, the +1 (times 2**31) is in the initial accumulator
+            terms = []
             for j in range(r):
-                xx = (xr ^ last.replicate(32))[:32] if j == r - 1 else xr
-                terms.append(Mux(mr[j], xx.as_signed(), 0) << j)
-            total = Signal(signed(width + 1), name=f"l{ln}_msum")
-            m.d.comb += total.eq(_tree_sum(m, terms, f"l{ln}_pp"))
-            with m.If(busy & ~last):
-                m.d.sync += [acc.eq(total >> r), mr.eq(mr >> r)]
-            with m.If(finish):
-                m.d.sync += [h_lane[ln].eq(total >> (r - 1)), he[ln].eq(ew)]
-            with m.If(load):
-                m.d.sync += [
-                    xr.eq(x2),
-                    mr.eq(m2),
-                    acc.eq(Cat(Const(0, 30), Const(1, 1), m2[31])),
-                    ew.eq(e2),
+                xx = (x2 ^ k_last.replicate(32))[:32].as_signed() if j == r - 1 else x2
+                terms.append(Mux(m2[j], xx, 0) << j)
+            e_cur, m31 = e2, m2[31]
+            for lvl in range(self._pp_levels):
+                if len(terms) == 1:
+                    sums = terms
+                else:
+                    sums = [terms[i] + terms[i + 1] for i in range(0, len(terms), 2)]
+                regs = [
+                    Signal(signed(len(v)), name=f"l{ln}_pp{lvl}_{i}") for i, v in enumerate(sums)
                 ]
+                e_reg = Signal(_E_BITS, name=f"l{ln}_pp{lvl}_e")
+                m31_reg = Signal(name=f"l{ln}_pp{lvl}_m31")
+                with m.If(step):
+                    m.d.sync += [reg.eq(v) for reg, v in zip(regs, sums, strict=True)]
+                    m.d.sync += [e_reg.eq(e_cur), m31_reg.eq(m31)]
+                terms, e_cur, m31 = regs, e_reg, m31_reg
+            ps = terms[0]
+            acc = Signal(signed(width), name=f"l{ln}_macc")
+            start = Cat(Const(0, 30), Const(1, 1), m31).as_signed()
+            total = Signal(signed(width + 1), name=f"l{ln}_msum")
+            m.d.comb += total.eq(Mux(ff, start.as_unsigned(), acc) + ps)
+            with m.If(step & fv):
+                with m.If(fl):
+                    m.d.sync += [
+                        h_lane[ln].eq(total >> (r - 1)),
+                        he[ln].eq(e_cur),
+                        hm[ln].eq(_pot_mask(e_cur)),
+                    ]
+                with m.Else():
+                    m.d.sync += acc.eq(total >> r)
+
+    @property
+    def _pp_levels(self) -> int:
+        """Registered adder-tree levels of the lut multiplier (at least one)."""
+        return max(1, (self.mul_bits - 1).bit_length())

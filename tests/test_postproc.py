@@ -154,7 +154,7 @@ def test_properties_and_checks():
     assert Requantizer(lanes=2).latency == 7
     assert Requantizer(lanes=2).interval == 1
     lut = Requantizer(lanes=1, mul="lut", mul_bits=4)
-    assert (lut.interval, lut.latency) == (8, 14)
+    assert (lut.interval, lut.latency) == (8, 15)
     with pytest.raises(ValueError, match="mul_bits"):
         Requantizer(lanes=1, mul="lut", mul_bits=3)
     with pytest.raises(ValueError, match="mul must"):
