@@ -1,34 +1,79 @@
-"""TFLite int8 output stage (requantisation), pipelined, ``lanes`` values per cycle.
+"""TFLite int8 output stage (requantisation), pipelined, ``lanes`` values per transfer.
 
 The arithmetic follows the contract written in `sim.golden` (TFLite
-``MultiplyByQuantizedMultiplier``), stage by stage::
+``MultiplyByQuantizedMultiplier``), split so that no stage holds more than one
+carry chain (S6: two short ones)::
 
-    S1  x  = sat32(acc + bias)                        (flag on saturation)
-    S2  x  = sat32(x << max(shift, 0))                (flag on saturation)
-    S3  p  = x * multiplier                           (64-bit product)
-    S4  h  = INT32_MAX if x == m == INT32_MIN else trunc((p + nudge) / 2**31)
-    S5  r  = RoundingDivideByPOT(h, max(-shift, 0))   (ties away from zero)
-    S6  out = clamp(r + zero_point, act_min, act_max) (int8)
+    S1   x  = sat32(acc + bias)                          (flag on saturation)
+    S2   x  = sat32(x << max(shift, 0))                  (flag; overflow found by masks)
+    MUL  h  = (x * multiplier + 2**30) >> 31             (34 bits, see below)
+    S4   t  = min(h, INT32_MAX) + round_const(e, sign)   (e = max(-shift, 0), 0..32)
+    S5   r  = clip(t >> e, -512, 511)                    (11-bit barrel shift; the clip
+                                                       is decided from h in S4)
+    S6   out = clamp(r + zero_point, act_min, act_max)   (int8)
+
+SaturatingRoundingDoublingHighMul with TFLite's sign-dependent nudge equals
+``floor((x*m + 2**30) / 2**31)`` for every int32 pair (the nudge ``1 - 2**30``
+with truncation toward zero and ``2**30`` with flooring agree), saturated to
+INT32_MAX in its one overflow case x == m == INT32_MIN. RoundingDivideByPOT
+(ties away from zero) is ``(h + 2**(e-1) - (h < 0)) >> e`` for e > 0.
+Clipping r to [-512, 511] before the zero point cannot change an int8 clamp.
+
+Two multiplier styles (``mul``):
+
+``dsp``
+    MUL is two registered stages: the 64-bit product ``x * m`` (Yosys maps the
+    ``*`` onto DSP blocks: 4 SB_MAC16 / MULT18X18D per lane), then the rounding
+    ``h = p[31:] + p[30]``. One transfer per cycle (`interval` 1), `latency` 7.
+``lut``
+    MUL is a sequential shift-add multiplier per lane (no ``*`` between signals,
+    so no DSP block) working on the item held in S2, in overlapped stages:
+    PP sums the ``mul_bits`` AND-gated partial products of one digit of m (a
+    tree of two-input adders, one registered level per stage), ACC adds that into a right-shifting
+    accumulator (one carry chain) that starts at ``2**30 + m[31] * 2**31`` (the
+    rounding nudge and the two's complement carry of the negative-weight bit 31,
+    whose partial product is ``~x``). `interval` = ``32 / mul_bits`` cycles
+    between accepted transfers; `latency` = ``interval + levels + 5`` with
+    ``levels = max(1, ceil(log2(mul_bits)))`` registered adder-tree levels.
+    The lanes run in lockstep.
+
+The per-tile constants ``zero_point``, ``act_min``, ``act_max`` are ports read
+by S6 only (nothing is piped with them): the producer holds them stable from the
+first input transfer of a tile until its last output transfer.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["Requantizer", "requant_in_layout", "requant_out_layout", "SHIFT_BITS"]
+__all__ = [
+    "Requantizer",
+    "requant_in_layout",
+    "requant_out_layout",
+    "SHIFT_BITS",
+    "MUL_STYLES",
+]
 
 SHIFT_BITS = 6
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+#: Multiplier styles of the `Requantizer` (``AccelConfig.pp_mul`` after resolution).
+MUL_STYLES = ("dsp", "lut")
+#: Right-shift exponents 0..32 (a signed 6-bit shift goes down to -32).
+_E_BITS = 6
+#: Width of the SRDHM result before saturation (h = 2**31 in the overflow case).
+_H_BITS = 34
+#: Width the rounded, shifted value is kept in before the zero point: values of magnitude
+#: 512 or more are clipped to +-512 (+511), which cannot change an int8 clamp.
+_CLIP_BITS = 11
 
 
 def requant_in_layout(lanes: int, acc_width: int, tag_bits: int) -> data.StructLayout:
     """Per-transfer input: ``lanes`` accumulators with their channel parameters.
 
     ``acc`` signed(acc_width), ``bias``/``mult`` signed(32), ``shift`` signed(6)
-    per lane; ``zero_point``, ``act_min``, ``act_max`` signed(8) shared; ``tag``
-    is carried through unchanged (e.g. row/last markers).
+    per lane; ``tag`` (``max(tag_bits, 1)`` bits) is carried through unchanged.
     """
     return data.StructLayout(
         {
@@ -36,9 +81,6 @@ def requant_in_layout(lanes: int, acc_width: int, tag_bits: int) -> data.StructL
             "bias": data.ArrayLayout(signed(32), lanes),
             "mult": data.ArrayLayout(signed(32), lanes),
             "shift": data.ArrayLayout(signed(SHIFT_BITS), lanes),
-            "zero_point": signed(8),
-            "act_min": signed(8),
-            "act_max": signed(8),
             "tag": max(tag_bits, 1),
         }
     )
@@ -49,173 +91,362 @@ def requant_out_layout(lanes: int, tag_bits: int) -> data.StructLayout:
     return data.StructLayout({"value": data.ArrayLayout(signed(8), lanes), "tag": max(tag_bits, 1)})
 
 
-class Requantizer(wiring.Component):
-    """``lanes`` parallel TFLite requantisers in a 6-stage pipeline.
+def _pot_mask(e):
+    """``2**e - 1`` on 33 bits for e in 0..32 (logic only, no carry chain)."""
+    return ~(Const((1 << 33) - 1, 33) << e)[:33]
 
-    Streams in and out (valid/ready). The pipeline advances when its output is
-    not blocked, so ``i.ready`` is ``~(o.valid & ~o.ready)``. Throughput one
-    transfer per cycle; `latency` cycles from input transfer to output valid.
+
+def _shr_low(value, amount, keep):
+    """The low ``keep`` bits of ``value >> amount`` (arithmetic) as a barrel shifter whose
+    levels keep only the bits later levels can still reach (fewer muxes than a full shift)."""
+    for b in reversed(range(len(amount))):
+        need = keep + (1 << b) - 1
+        value = Mux(amount[b], value >> (1 << b), value)[: min(need, len(value))].as_signed()
+    return value[:keep]
+
+
+class Requantizer(wiring.Component):
+    """``lanes`` parallel TFLite requantisers (see the module docstring for the stages).
+
+    Streams in and out (valid/ready, no combinational path from ``i.valid`` to
+    ``o.valid``; ``i.ready`` depends combinationally on ``o.ready``). A new
+    transfer is accepted every `interval` cycles at best; its result is valid
+    `latency` cycles after it was accepted, unless back-pressured.
 
     Parameters
     ----------
     lanes : int
         Values per transfer (1..64).
     acc_width : int
-        Width of the incoming accumulators (16..48), sign-extended to 33+ bits.
+        Width of the incoming accumulators (16..48).
     tag_bits : int
         Bits carried alongside each transfer untouched.
+    mul : str
+        ``"dsp"`` (one 32x32 ``*`` per lane, one transfer per cycle) or ``"lut"``
+        (sequential shift-add multiplier, no DSP block).
+    mul_bits : int
+        ``lut`` only: multiplier bits per cycle, a divisor of 32 in 1..16
+        (partial products per cycle; `interval` = 32 / mul_bits).
 
     Attributes
     ----------
     i : In(stream.Signature(requant_in_layout(...)))
     o : Out(stream.Signature(requant_out_layout(...)))
+    zero_point, act_min, act_max : In(signed(8))
+        Per-tile constants read by the last stage; hold them while the tile's
+        transfers are in flight.
     saturated : Out(1)
-        Pulses for one cycle when some lane saturated in S1 or S2 (not part of
-        TFLite, which leaves that overflow undefined).
+        Pulses when some lane of a transfer leaving S1 or S2 saturated (not part
+        of TFLite, which leaves that overflow undefined).
+
+    Raises
+    ------
+    ValueError
+        For a parameter out of range (named with its value).
     """
 
-    def __init__(self, *, lanes: int, acc_width: int = 32, tag_bits: int = 1) -> None:
-        if not isinstance(lanes, int) or not 1 <= lanes <= 64:
+    def __init__(
+        self,
+        *,
+        lanes: int,
+        acc_width: int = 32,
+        tag_bits: int = 1,
+        mul: str = "dsp",
+        mul_bits: int = 4,
+    ) -> None:
+        if isinstance(lanes, bool) or not isinstance(lanes, int) or not 1 <= lanes <= 64:
             raise ValueError(f"lanes must be an int in [1, 64], got {lanes!r}")
-        if not isinstance(acc_width, int) or not 16 <= acc_width <= 48:
+        if isinstance(acc_width, bool) or not isinstance(acc_width, int):
             raise ValueError(f"acc_width must be an int in [16, 48], got {acc_width!r}")
+        if not 16 <= acc_width <= 48:
+            raise ValueError(f"acc_width must be an int in [16, 48], got {acc_width!r}")
+        if mul not in MUL_STYLES:
+            raise ValueError(f"mul must be one of {MUL_STYLES}, got {mul!r}")
+        if mul_bits not in (1, 2, 4, 8, 16):
+            raise ValueError(f"mul_bits must be a divisor of 32 in [1, 16], got {mul_bits!r}")
         self.lanes, self.acc_width, self.tag_bits = lanes, acc_width, tag_bits
+        self.mul, self.mul_bits = mul, mul_bits
         super().__init__(
             {
                 "i": In(stream.Signature(requant_in_layout(lanes, acc_width, tag_bits))),
                 "o": Out(stream.Signature(requant_out_layout(lanes, tag_bits))),
+                "zero_point": In(signed(8)),
+                "act_min": In(signed(8)),
+                "act_max": In(signed(8)),
                 "saturated": Out(1),
             }
         )
 
     @property
+    def interval(self) -> int:
+        """Cycles between accepted transfers at full speed (dsp: 1, lut: 32 / mul_bits)."""
+        return 1 if self.mul == "dsp" else 32 // self.mul_bits
+
+    @property
     def latency(self) -> int:
-        """Cycles from an input transfer to its output being valid (pipeline stages)."""
-        return 6
+        """Cycles from an input transfer to its output being valid (no back-pressure)."""
+        return 7 if self.mul == "dsp" else self.interval + self._pp_levels + 5
 
     def elaborate(self, platform):
         m = Module()
         n = self.lanes
-        advance = Signal()
-        m.d.comb += [
-            advance.eq(~(self.o.valid & ~self.o.ready)),
-            self.i.ready.eq(advance),
-        ]
-        stages = self.latency
-        valid = [Signal(name=f"valid{s}") for s in range(1, stages + 1)]
-        tag = [Signal(self.i.payload.tag.shape(), name=f"tag{s}") for s in range(1, stages + 1)]
-        shared = ("zero_point", "act_min", "act_max")
-        zp_like = [
-            {k: Signal(signed(8), name=f"{k}{s}") for k in shared} for s in range(1, stages + 1)
-        ]
-        with m.If(advance):
-            m.d.sync += [valid[0].eq(self.i.valid), tag[0].eq(self.i.payload.tag)]
-            for k in shared:
-                m.d.sync += zp_like[0][k].eq(self.i.payload[k])
-            for s in range(1, stages):
-                m.d.sync += [valid[s].eq(valid[s - 1]), tag[s].eq(tag[s - 1])]
-                for k in shared:
-                    m.d.sync += zp_like[s][k].eq(zp_like[s - 1][k])
+        p = self.i.payload
+        tag_shape = p.tag.shape()
 
-        sat_any = []
-        outs = []
-        for lane in range(n):
-            p = self.i.payload
-            # S1: x = sat32(acc + bias); split the shift
-            s1_x = Signal(signed(32), name=f"l{lane}_s1_x")
-            s1_sat = Signal(name=f"l{lane}_s1_sat")
-            s1_left = Signal(range(32), name=f"l{lane}_s1_left")
-            s1_right = Signal(range(33), name=f"l{lane}_s1_right")
-            s1_mult = Signal(signed(32), name=f"l{lane}_s1_mult")
-            total = Signal(signed(max(self.acc_width, 32) + 1), name=f"l{lane}_sum")
-            m.d.comb += total.eq(p.acc[lane] + p.bias[lane])
-            sh = p.shift[lane]
-            with m.If(advance):
-                with m.If(total > INT32_MAX):
-                    m.d.sync += [s1_x.eq(INT32_MAX), s1_sat.eq(self.i.valid)]
-                with m.Elif(total < INT32_MIN):
-                    m.d.sync += [s1_x.eq(INT32_MIN), s1_sat.eq(self.i.valid)]
-                with m.Else():
-                    m.d.sync += [s1_x.eq(total), s1_sat.eq(0)]
-                m.d.sync += [
-                    s1_left.eq(Mux(sh > 0, sh.as_unsigned(), 0)),
-                    s1_right.eq(Mux(sh < 0, -sh, 0)),
-                    s1_mult.eq(p.mult[lane]),
-                ]
-            # S2: x = sat32(x << left)
-            s2_x = Signal(signed(32), name=f"l{lane}_s2_x")
-            s2_sat = Signal(name=f"l{lane}_s2_sat")
-            s2_right = Signal.like(s1_right, name=f"l{lane}_s2_right")
-            s2_mult = Signal(signed(32), name=f"l{lane}_s2_mult")
-            shifted = Signal(signed(64), name=f"l{lane}_shifted")
-            m.d.comb += shifted.eq(s1_x << s1_left)
-            with m.If(advance):
-                with m.If(shifted > INT32_MAX):
-                    m.d.sync += [s2_x.eq(INT32_MAX), s2_sat.eq(valid[0])]
-                with m.Elif(shifted < INT32_MIN):
-                    m.d.sync += [s2_x.eq(INT32_MIN), s2_sat.eq(valid[0])]
-                with m.Else():
-                    m.d.sync += [s2_x.eq(shifted), s2_sat.eq(0)]
-                m.d.sync += [s2_right.eq(s1_right), s2_mult.eq(s1_mult)]
-            # S3: 64-bit product, note the one saturating SRDHM case
-            s3_p = Signal(signed(64), name=f"l{lane}_s3_p")
-            s3_special = Signal(name=f"l{lane}_s3_special")
-            s3_right = Signal.like(s1_right, name=f"l{lane}_s3_right")
-            with m.If(advance):
-                m.d.sync += [
-                    s3_p.eq(s2_x * s2_mult),
-                    s3_special.eq((s2_x == INT32_MIN) & (s2_mult == INT32_MIN)),
-                    s3_right.eq(s2_right),
-                ]
-            # S4: h = trunc((p + nudge) / 2**31), saturating case -> INT32_MAX
-            s4_h = Signal(signed(32), name=f"l{lane}_s4_h")
-            s4_right = Signal.like(s1_right, name=f"l{lane}_s4_right")
-            nudged = Signal(signed(65), name=f"l{lane}_nudged")
-            toward_zero = Signal(signed(66), name=f"l{lane}_tz")
-            m.d.comb += [
-                nudged.eq(s3_p + Mux(s3_p >= 0, 1 << 30, 1 - (1 << 30))),
-                toward_zero.eq(nudged + Mux(nudged < 0, (1 << 31) - 1, 0)),
-            ]
-            with m.If(advance):
-                m.d.sync += [
-                    s4_h.eq(Mux(s3_special, INT32_MAX, toward_zero >> 31)),
-                    s4_right.eq(s3_right),
-                ]
-            # S5: RoundingDivideByPOT(h, right)
-            s5_r = Signal(signed(32), name=f"l{lane}_s5_r")
-            mask = Signal(33, name=f"l{lane}_mask")
-            remainder = Signal(33, name=f"l{lane}_rem")
-            threshold = Signal(33, name=f"l{lane}_thr")
-            m.d.comb += [
-                mask.eq((Const(1, 34) << s4_right) - 1),
-                remainder.eq(s4_h.as_unsigned() & mask),
-                threshold.eq((mask >> 1) + (s4_h < 0)),
-            ]
-            with m.If(advance):
-                m.d.sync += s5_r.eq((s4_h >> s4_right) + (remainder > threshold))
-            # S6: + zero point, clamp
-            s6_v = Signal(signed(8), name=f"l{lane}_s6_v")
-            with_zp = Signal(signed(34), name=f"l{lane}_zp")
-            m.d.comb += with_zp.eq(s5_r + zp_like[4]["zero_point"])
-            lo, hi = zp_like[4]["act_min"], zp_like[4]["act_max"]
-            with m.If(advance):
-                with m.If(with_zp < lo):
-                    m.d.sync += s6_v.eq(lo)
-                with m.Elif(with_zp > hi):
-                    m.d.sync += s6_v.eq(hi)
-                with m.Else():
-                    m.d.sync += s6_v.eq(with_zp)
-            outs.append(s6_v)
-            sat_any.append((s1_sat & valid[0]) | (s2_sat & valid[1]))
+        # -- flow control: back segment (S4..S6), MUL, front segment (S1, S2) -----------
+        adv_b = Signal()  # S4..S6 (and, for dsp, the two MUL stages) advance together
+        m.d.comb += adv_b.eq(~(self.o.valid & ~self.o.ready))
+        mul_free = Signal()  # MUL takes the item in S2 this cycle (if there is one)
+        adv_f = Signal()  # S1, S2 advance
+        v1, v2 = Signal(name="v1"), Signal(name="v2")
+        t1, t2 = Signal(tag_shape, name="t1"), Signal(tag_shape, name="t2")
+        m.d.comb += [adv_f.eq(~(v2 & ~mul_free)), self.i.ready.eq(adv_f)]
+        with m.If(adv_f):
+            m.d.sync += [v1.eq(self.i.valid), t1.eq(p.tag), v2.eq(v1), t2.eq(t1)]
 
-        for lane, v in enumerate(outs):
-            m.d.comb += self.o.payload.value[lane].eq(v)
-        m.d.comb += [
-            self.o.valid.eq(valid[-1]),
-            self.o.payload.tag.eq(tag[-1]),
-        ]
-        sat = 0
-        for s in sat_any:
-            sat = sat | s
-        m.d.comb += self.saturated.eq(sat & advance)
+        # per-lane values entering the back segment (from MUL)
+        hv = Signal(name="hv")
+        ht = Signal(tag_shape, name="ht")
+        h_lane = [Signal(signed(_H_BITS), name=f"l{ln}_h") for ln in range(n)]
+        he_lane = [Signal(_E_BITS, name=f"l{ln}_he") for ln in range(n)]
+        hm_lane = [Signal(33, name=f"l{ln}_hmask") for ln in range(n)]
+
+        sat1, sat2 = [], []
+        x2_lane, m2_lane, e2_lane = [], [], []
+        for ln in range(n):
+            # S1: x = sat32(acc + bias); split the shift into left and right parts
+            x1 = Signal(signed(32), name=f"l{ln}_x1")
+            s1 = Signal(name=f"l{ln}_sat1")
+            left1 = Signal(5, name=f"l{ln}_left1")
+            e1 = Signal(_E_BITS, name=f"l{ln}_e1")
+            m1 = Signal(signed(32), name=f"l{ln}_m1")
+            top_mask = Signal(31, name=f"l{ln}_topmask")  # bits 31-left..30, for S2
+            total = Signal(signed(max(self.acc_width, 32) + 1), name=f"l{ln}_sum")
+            m.d.comb += total.eq(p.acc[ln] + p.bias[ln])
+            top = total[31:]  # sat32 is exact iff every bit from 31 up equals the sign
+            fits = (top == 0) | (top == Const(-1, len(top)).as_unsigned())
+            sh = p.shift[ln]
+            with m.If(adv_f):
+                m.d.sync += [
+                    x1.eq(Mux(fits, total, Mux(total[-1], INT32_MIN, INT32_MAX))),
+                    s1.eq(~fits),
+                    left1.eq(Mux(sh[-1], 0, sh[:5])),
+                    top_mask.eq(Mux(sh[-1], 0, ~(Const((1 << 31) - 1, 31) >> sh[:5]))),
+                    e1.eq(Mux(sh[-1], -sh, 0)),
+                    m1.eq(p.mult[ln]),
+                ]
+            # S2: x = sat32(x << left); overflow iff bits 31-left..30 differ from the sign.
+            # The shift and the overflow test are registered side by side; the
+            # saturating mux sits in front of the multiplier (one LUT level).
+            xs2 = Signal(signed(32), name=f"l{ln}_xs2")
+            s2 = Signal(name=f"l{ln}_sat2")
+            neg2 = Signal(name=f"l{ln}_neg2")
+            e2 = Signal(_E_BITS, name=f"l{ln}_e2")
+            m2 = Signal(signed(32), name=f"l{ln}_m2")
+            sign = x1[31]
+            over = ((x1[:31] ^ sign.replicate(31)) & top_mask).any()
+            with m.If(adv_f):
+                m.d.sync += [
+                    xs2.eq((x1 << left1)[:32]),
+                    s2.eq(over),
+                    neg2.eq(sign),
+                    e2.eq(e1),
+                    m2.eq(m1),
+                ]
+            x2 = Signal(signed(32), name=f"l{ln}_x2")
+            m.d.comb += x2.eq(Mux(s2, Mux(neg2, INT32_MIN, INT32_MAX), xs2))
+            sat1.append(s1)
+            sat2.append(s2)
+            x2_lane.append(x2)
+            m2_lane.append(m2)
+            e2_lane.append(e2)
+
+        if self.mul == "dsp":
+            dv, dt, dh, de, dm = self._mul_dsp(
+                m, adv_b, mul_free, v2, t2, x2_lane, m2_lane, e2_lane
+            )
+            m.d.comb += [hv.eq(dv), ht.eq(dt)]
+            for ln in range(n):
+                m.d.comb += [
+                    h_lane[ln].eq(dh[ln]),
+                    he_lane[ln].eq(de[ln]),
+                    hm_lane[ln].eq(dm[ln]),
+                ]
+        else:
+            self._mul_lut(
+                m,
+                adv_b,
+                mul_free,
+                v2,
+                t2,
+                x2_lane,
+                m2_lane,
+                e2_lane,
+                hv,
+                ht,
+                h_lane,
+                he_lane,
+                hm_lane,
+            )
+
+        # -- back segment ----------------------------------------------------------------
+        v4, v5, v6 = Signal(name="v4"), Signal(name="v5"), Signal(name="v6")
+        t4, t5, t6 = (Signal(tag_shape, name=f"t{s}") for s in (4, 5, 6))
+        with m.If(adv_b):
+            m.d.sync += [v4.eq(hv), t4.eq(ht), v5.eq(v4), t5.eq(t4), v6.eq(v5), t6.eq(t5)]
+        lo, hi = self.act_min, self.act_max
+        for ln in range(n):
+            h = h_lane[ln]
+            e = he_lane[ln]
+            # S4: saturate SRDHM (only h == 2**31 can overflow), add the rounding constant
+            hs = Signal(signed(32), name=f"l{ln}_hs")
+            m.d.comb += hs.eq(Mux(~h[-1] & h[31:].any(), INT32_MAX, h[:32]))
+            mask = hm_lane[ln]  # 2**e - 1, registered with h
+            rc = Signal(32, name=f"l{ln}_rc")  # 2**(e-1) (h >= 0) or 2**(e-1) - 1, 0 for e == 0
+            m.d.comb += rc.eq(Mux(hs[31], mask >> 1, mask ^ (mask >> 1)))
+            # |r| >= 2**(_CLIP_BITS - 2) for sure when hs has a non-sign bit at e + 9 or up;
+            # otherwise r = round(hs / 2**e) lies in [-512, 512] and fits _CLIP_BITS bits
+            hi_mask = Signal(32, name=f"l{ln}_himask")  # bits >= e + 9
+            m.d.comb += hi_mask.eq(~Cat(Const(0x1FF, 9), mask)[:32])
+            t = Signal(signed(34), name=f"l{ln}_t")
+            e4 = Signal(_E_BITS, name=f"l{ln}_e4")
+            big = Signal(name=f"l{ln}_big")
+            neg = Signal(name=f"l{ln}_neg")
+            with m.If(adv_b):
+                m.d.sync += [
+                    t.eq(hs + rc),
+                    e4.eq(e),
+                    big.eq(((hs ^ hs[31].replicate(32)) & hi_mask).any()),
+                    neg.eq(hs[31]),
+                ]
+            # S5: arithmetic shift right by e (only the low bits are kept), clip
+            r = Signal(signed(_CLIP_BITS), name=f"l{ln}_r")
+            m.d.comb += r.eq(_shr_low(t, e4, _CLIP_BITS))
+            lim = 1 << (_CLIP_BITS - 2)
+            v = Signal(signed(_CLIP_BITS), name=f"l{ln}_v")
+            with m.If(adv_b):
+                m.d.sync += v.eq(Mux(big, Mux(neg, -lim, lim - 1), r))
+            # S6: + zero point, clamp to [act_min, act_max]
+            z = Signal(signed(_CLIP_BITS + 1), name=f"l{ln}_z")
+            m.d.comb += z.eq(v + self.zero_point)
+            out = Signal(signed(8), name=f"l{ln}_out")
+            with m.If(adv_b):
+                m.d.sync += out.eq(Mux(z < lo, lo, Mux(z > hi, hi, z[:8])))
+            m.d.comb += self.o.payload.value[ln].eq(out)
+
+        m.d.comb += [self.o.valid.eq(v6), self.o.payload.tag.eq(t6)]
+        m.d.comb += self.saturated.eq(adv_f & ((v1 & Cat(*sat1).any()) | (v2 & Cat(*sat2).any())))
         return m
+
+    # -- multiplier styles -------------------------------------------------------------
+    def _mul_dsp(self, m, adv_b, mul_free, v2, t2, x2_lane, m2_lane, e2_lane):
+        """Two stages advancing with the back segment: product, then rounding.
+
+        Returns the valid, tag, per-lane h (signed 34), exponent and ``2**e - 1``
+        mask signals of the second stage.
+        """
+        m.d.comb += mul_free.eq(adv_b)
+        v3, v3b = Signal(name="v3"), Signal(name="v3b")
+        t3, t3b = Signal(t2.shape(), name="t3"), Signal(t2.shape(), name="t3b")
+        with m.If(adv_b):
+            m.d.sync += [v3.eq(v2), t3.eq(t2), v3b.eq(v3), t3b.eq(t3)]
+        hs, es, ms = [], [], []
+        for ln, (x2, m2, e2) in enumerate(zip(x2_lane, m2_lane, e2_lane, strict=True)):
+            prod = Signal(signed(64), name=f"l{ln}_prod")
+            e3 = Signal(_E_BITS, name=f"l{ln}_e3")
+            h = Signal(signed(_H_BITS), name=f"l{ln}_h3")
+            e3b = Signal(_E_BITS, name=f"l{ln}_e3b")
+            m3b = Signal(33, name=f"l{ln}_mask3b")
+            with m.If(adv_b):
+                m.d.sync += [
+                    prod.eq(x2 * m2),
+                    e3.eq(e2),
+                    h.eq(prod[31:].as_signed() + prod[30]),
+                    e3b.eq(e3),
+                    m3b.eq(_pot_mask(e3)),
+                ]
+            hs.append(h)
+            es.append(e3b)
+            ms.append(m3b)
+        return v3b, t3b, hs, es, ms
+
+    def _mul_lut(
+        self, m, adv_b, mul_free, v2, t2, x2_lane, m2_lane, e2_lane, hv, ht, h_lane, he, hm
+    ):
+        """Sequential shift-add multiplier per lane, lanes in lockstep, no ``*``.
+
+        Works on the item held in S2, one digit of ``mul_bits`` multiplier bits per
+        cycle (S2's m shifts right by a digit each cycle; S2 is released after the
+        last digit). PP: the AND-gated partial products of the digit are summed by
+        a tree of two-input adders, one registered level per stage
+        (`_pp_levels` stages). ACC adds the sum into a right-shifting accumulator
+        (one carry chain) started at ``2**30 + m[31] * 2**31`` on the first digit.
+        PP of the next item overlaps ACC of the previous one, so a new item starts
+        every ``32 / mul_bits`` cycles.
+        """
+        r = self.mul_bits
+        steps = 32 // r
+        width = 34 + r  # accumulator: |acc + x * digit| < 2**32 + 2**(31 + r)
+        k = Signal(range(steps), name="mul_k")  # digit of the item in S2
+        k_last = Signal(name="mul_k_last")
+        step = Signal(name="mul_step")  # the PP stages and ACC advance
+        m.d.comb += [k_last.eq(k == steps - 1), mul_free.eq(step & k_last)]
+        with m.If(step & v2):
+            m.d.sync += k.eq(Mux(k_last, 0, k + 1))
+        # shared flags through the PP stages: valid, first digit, last digit, tag
+        fv, ff, fl, ft = v2, k == 0, k_last, t2
+        for lvl in range(self._pp_levels):
+            nv, nf, nl = (Signal(name=f"pp{lvl}_{x}") for x in ("valid", "first", "last"))
+            nt = Signal(t2.shape(), name=f"pp{lvl}_tag")
+            with m.If(step):
+                m.d.sync += [nv.eq(fv), nf.eq(ff), nl.eq(fl), nt.eq(ft)]
+            fv, ff, fl, ft = nv, nf, nl, nt
+        m.d.comb += step.eq(~(fv & fl & hv & ~adv_b))
+        with m.If(step):
+            with m.If(fv & fl):
+                m.d.sync += [hv.eq(1), ht.eq(ft)]
+            with m.Elif(adv_b):
+                m.d.sync += hv.eq(0)
+        for ln, (x2, m2, e2) in enumerate(zip(x2_lane, m2_lane, e2_lane, strict=True)):
+            with m.If(step & v2 & ~k_last):
+                m.d.sync += m2.eq(m2.as_unsigned() >> r)
+            # partial products of the digit; bit 31 (top bit of the last digit) weighs
+            # -2**31: -x = ~x + 1, the +1 (times 2**31) is in the initial accumulator
+            terms = []
+            for j in range(r):
+                xx = (x2 ^ k_last.replicate(32))[:32].as_signed() if j == r - 1 else x2
+                terms.append(Mux(m2[j], xx, 0) << j)
+            e_cur, m31 = e2, m2[31]
+            for lvl in range(self._pp_levels):
+                if len(terms) == 1:
+                    sums = terms
+                else:
+                    sums = [terms[i] + terms[i + 1] for i in range(0, len(terms), 2)]
+                regs = [
+                    Signal(signed(len(v)), name=f"l{ln}_pp{lvl}_{i}") for i, v in enumerate(sums)
+                ]
+                e_reg = Signal(_E_BITS, name=f"l{ln}_pp{lvl}_e")
+                m31_reg = Signal(name=f"l{ln}_pp{lvl}_m31")
+                with m.If(step):
+                    m.d.sync += [reg.eq(v) for reg, v in zip(regs, sums, strict=True)]
+                    m.d.sync += [e_reg.eq(e_cur), m31_reg.eq(m31)]
+                terms, e_cur, m31 = regs, e_reg, m31_reg
+            ps = terms[0]
+            acc = Signal(signed(width), name=f"l{ln}_macc")
+            start = Cat(Const(0, 30), Const(1, 1), m31).as_signed()
+            total = Signal(signed(width + 1), name=f"l{ln}_msum")
+            m.d.comb += total.eq(Mux(ff, start.as_unsigned(), acc) + ps)
+            with m.If(step & fv):
+                with m.If(fl):
+                    m.d.sync += [
+                        h_lane[ln].eq(total >> (r - 1)),
+                        he[ln].eq(e_cur),
+                        hm[ln].eq(_pot_mask(e_cur)),
+                    ]
+                with m.Else():
+                    m.d.sync += acc.eq(total >> r)
+
+    @property
+    def _pp_levels(self) -> int:
+        """Registered adder-tree levels of the lut multiplier (at least one)."""
+        return max(1, (self.mul_bits - 1).bit_length())

@@ -8,12 +8,22 @@ and serialises each row into result words of ``bus_bytes``:
 ``int8_words_per_row`` or ``raw_words_per_row`` words, byte c of the row at byte
 ``c % bus_bytes`` of word ``c // bus_bytes``. Raw rows wait until the
 requantiser is empty, so rows leave in order.
+
+Drained rows first enter a FIFO of `row_fifo_depth` rows (``rows`` of them,
+at least 2): the array drains a whole tile in ``rows`` cycles and is frozen by
+back-pressure only when the FIFO is full, i.e. when the output (raw words or
+the requantiser, ``cols / pp_lanes * interval`` cycles per row) cannot keep up
+on average, not while one row is being serialised.
+
+The per-tile constants (zero point, activation range) are registered once per
+tile from the descriptor and held on the requantiser's ports; a tile whose
+constants differ from the previous one waits until the requantiser is empty.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal
-from amaranth.lib import stream, wiring
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .array import result_layout
@@ -21,7 +31,12 @@ from .config import AccelConfig
 from .layouts import store_desc_layout
 from .postproc import SHIFT_BITS, Requantizer
 
-__all__ = ["StoreUnit"]
+__all__ = ["StoreUnit", "LUT_MUL_BITS"]
+
+#: Multiplier bits per cycle of the ``pp_mul="lut"`` requantiser (interval 32 / this = 4
+#: cycles): one lane keeps up with a 4x4 array for K >= 64 (16 values per tile). 4 bits
+#: (interval 8) would save ~240 iCE40 LUTs at half the rate.
+LUT_MUL_BITS = 8
 
 
 class StoreUnit(wiring.Component):
@@ -35,7 +50,7 @@ class StoreUnit(wiring.Component):
     bias_data, mult_data : In(32 * cols); shift_data : In(6 * cols)
     words : Out(stream.Signature(bus_bits))
     saturated : Out(1)   pulse: some lane saturated (acc + bias or left shift)
-    idle : Out(1)        no descriptor, nothing in flight, nothing to send
+    idle : Out(1)        no descriptor, nothing buffered or in flight, nothing to send
     """
 
     def __init__(self, config: AccelConfig) -> None:
@@ -55,13 +70,44 @@ class StoreUnit(wiring.Component):
             }
         )
 
+    def requantizer(self) -> Requantizer:
+        """The requantiser this unit instantiates (its `interval` and `latency` pace the rows)."""
+        c = self.config
+        return Requantizer(
+            lanes=c.pp_lanes, acc_width=c.acc_width, tag_bits=1, mul=c.pp_mul, mul_bits=LUT_MUL_BITS
+        )
+
+    @property
+    def row_fifo_depth(self) -> int:
+        """Drained rows buffered between the array and the output (one tile's worth)."""
+        return max(self.config.rows, 2)
+
+    @property
+    def cycles_per_row(self) -> int:
+        """Cycles one int8 row occupies the requantiser at full speed."""
+        return self.config.cols // self.config.pp_lanes * self.requantizer().interval
+
     def elaborate(self, platform):
         c = self.config
         m = Module()
         lanes = c.pp_lanes
         passes = c.cols // lanes  # requantiser transfers per row
-        m.submodules.requant = rq = Requantizer(lanes=lanes, acc_width=c.acc_width, tag_bits=1)
+        m.submodules.requant = rq = self.requantizer()
         m.d.comb += self.saturated.eq(rq.saturated)
+
+        # -- row FIFO: the array drains into it; everything below reads its head ------------
+        layout = result_layout(c)
+        m.submodules.row_fifo = rf = fifo.SyncFIFOBuffered(
+            width=layout.size, depth=self.row_fifo_depth
+        )
+        m.d.comb += [
+            rf.w_data.eq(self.rows.payload.as_value()),
+            rf.w_en.eq(self.rows.valid),
+            self.rows.ready.eq(rf.w_rdy),
+        ]
+        head = data.View(layout, rf.r_data)
+        head_valid = rf.r_rdy
+        head_take = rf.r_en
 
         # -- descriptor and parameter prefetch ---------------------------------------
         d = self.desc.payload
@@ -69,8 +115,18 @@ class StoreUnit(wiring.Component):
         params_ok = Signal()  # parameter read data matches the current descriptor
         m.d.sync += params_ok.eq(self.desc.valid & ~pop)
         m.d.comb += self.p_rd_addr.eq(d.group)
+        # per-tile constants: registered once per tile, held on the requantiser's ports
+        tile_zp, tile_lo, tile_hi = (
+            Signal(signed(8), name=f"tile_{k}") for k in ("zp", "lo", "hi")
+        )
+        m.d.comb += [rq.zero_point.eq(tile_zp), rq.act_min.eq(tile_lo), rq.act_max.eq(tile_hi)]
+        consts_ok = Signal()  # the registers hold this descriptor's constants
+        same = Signal()
+        m.d.comb += same.eq(
+            (tile_zp == d.zero_point) & (tile_lo == d.act_min) & (tile_hi == d.act_max)
+        )
         ok = Signal()
-        m.d.comb += ok.eq(self.desc.valid & params_ok)
+        m.d.comb += ok.eq(self.desc.valid & params_ok & (consts_ok | d.raw))
 
         # -- requantiser occupancy (raw rows must not overtake int8 rows) -----------------
         inflight = Signal(range(rq.latency + 2))
@@ -98,7 +154,7 @@ class StoreUnit(wiring.Component):
         in_pass = Signal(range(passes))
         out_pass = Signal(range(passes))
         p = rq.i.payload
-        row = self.rows.payload.row
+        row = head.row
         with m.Switch(in_pass):
             for k in range(passes):
                 with m.Case(k):
@@ -112,12 +168,7 @@ class StoreUnit(wiring.Component):
                                 self.shift_data[SHIFT_BITS * ch : SHIFT_BITS * (ch + 1)]
                             ),
                         ]
-        m.d.comb += [
-            p.zero_point.eq(d.zero_point),
-            p.act_min.eq(d.act_min),
-            p.act_max.eq(d.act_max),
-            p.tag.eq(0),
-        ]
+        m.d.comb += p.tag.eq(0)
         last_in_pass = in_pass == passes - 1
         last_out_pass = out_pass == passes - 1
         # earlier passes of a row wait in `partial`; the last pass needs the serialiser
@@ -126,18 +177,27 @@ class StoreUnit(wiring.Component):
         raw_load = Signal()
         with m.If(d.raw):
             m.d.comb += [
-                raw_load.eq(ok & self.rows.valid & (inflight == 0) & can_load),
-                self.rows.ready.eq(raw_load),
+                raw_load.eq(ok & head_valid & (inflight == 0) & can_load),
+                head_take.eq(raw_load),
             ]
         with m.Else():
             m.d.comb += [
-                rq.i.valid.eq(ok & self.rows.valid),
-                self.rows.ready.eq(ok & rq.i.ready & last_in_pass),
+                rq.i.valid.eq(ok & head_valid),
+                head_take.eq(ok & rq.i.ready & last_in_pass),
             ]
         with m.If(rq_in):
             m.d.sync += in_pass.eq(Mux(last_in_pass, 0, in_pass + 1))
-        m.d.comb += pop.eq(self.rows.valid & self.rows.ready & self.rows.payload.last)
+        m.d.comb += pop.eq(head_valid & head_take & head.last)
         m.d.comb += self.desc.ready.eq(pop)
+        with m.If(pop):
+            m.d.sync += consts_ok.eq(0)
+        with m.Elif(self.desc.valid & ~consts_ok & ~d.raw & (same | (inflight == 0))):
+            m.d.sync += [
+                tile_zp.eq(d.zero_point),
+                tile_lo.eq(d.act_min),
+                tile_hi.eq(d.act_max),
+                consts_ok.eq(1),
+            ]
 
         values = Cat(*rq.o.payload.value)
         with m.If(rq_out):
@@ -154,9 +214,9 @@ class StoreUnit(wiring.Component):
             ext = []
             for j in range(c.cols):
                 x = Signal(32, name=f"raw32_{j}")
-                m.d.comb += x.eq(self.rows.payload.row[j])  # sign-extends the accumulator
+                m.d.comb += x.eq(head.row[j])  # sign-extends the accumulator
                 ext.append(x)
             m.d.sync += [sreg.eq(Cat(*ext)), scount.eq(c.raw_words_per_row)]
 
-        m.d.comb += self.idle.eq(~self.desc.valid & (scount == 0) & (inflight == 0))
+        m.d.comb += self.idle.eq(~self.desc.valid & ~head_valid & (scount == 0) & (inflight == 0))
         return m

@@ -36,6 +36,21 @@ ACCEL_CONFIGS = {
         name="t4x4s",
     ),
     "default": preset("default"),
+    # the requantiser multiplies in logic (pp_mul="lut": one transfer every 4 cycles),
+    # 2 lanes: 2 transfers per row, rows queue in the store unit's FIFO
+    "4x4-lut": AccelConfig(
+        rows=4,
+        cols=4,
+        acc_width=24,
+        max_k=511,
+        bus_bytes=4,
+        a_depth=64,
+        b_depth=64,
+        param_depth=3,
+        pp_lanes=2,
+        pp_mul="lut",
+        name="t4x4l",
+    ),
     # B entries and result rows span two 32-bit words; 2 requantiser lanes;
     # 5 PEs multiply on DSP blocks, 11 in LUTs
     "2x8": AccelConfig(

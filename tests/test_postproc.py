@@ -42,37 +42,61 @@ def _vectors(rng, count, lanes):
     return acc, bias, mult, shift, zp, lo, hi
 
 
-@pytest.mark.parametrize("lanes, seed, stall", [(1, 1, 0.0), (4, 2, 0.3), (8, 3, 0.5)])
-def test_requantizer_matches_golden(lanes, seed, stall):
+CASES = [
+    # mul, mul_bits, lanes, seed, stall
+    ("dsp", 4, 1, 1, 0.0),
+    ("dsp", 4, 4, 2, 0.3),
+    ("dsp", 4, 8, 3, 0.5),
+    ("lut", 4, 1, 4, 0.0),
+    ("lut", 4, 2, 5, 0.4),
+    ("lut", 8, 1, 6, 0.3),
+    ("lut", 2, 3, 7, 0.2),
+    ("lut", 1, 1, 8, 0.5),
+]
+
+
+@pytest.mark.parametrize("mul, mul_bits, lanes, seed, stall", CASES)
+def test_requantizer_matches_golden(mul, mul_bits, lanes, seed, stall):
     rng = np.random.default_rng(seed)
-    count = 120
+    count = 120 if mul_bits >= 2 else 60
     acc, bias, mult, shift, zp, lo, hi = _vectors(rng, count, lanes)
+    # per-tile constants: the producer changes them only while nothing is in flight
+    tile = rng.integers(1, 9, size=count).cumsum()
+    first_of_tile = np.r_[True, tile[1:] != tile[:-1]]
+    for t in range(1, count):
+        if not first_of_tile[t]:
+            zp[t], lo[t], hi[t] = zp[t - 1], lo[t - 1], hi[t - 1]
     want = np.stack(
         [
             golden.requantize(acc[t], bias[t], mult[t], shift[t], zp[t], lo[t], hi[t])
             for t in range(count)
         ]
     )
-    dut = Requantizer(lanes=lanes, acc_width=32, tag_bits=8)
-    got, tags = [], []
+    dut = Requantizer(lanes=lanes, acc_width=32, tag_bits=8, mul=mul, mul_bits=mul_bits)
+    got, tags, accepted = [], [], []
 
     async def producer(ctx):
         for t in range(count):
             while rng.random() < stall:
                 ctx.set(dut.i.valid, 0)
                 await ctx.tick()
+            if first_of_tile[t]:
+                ctx.set(dut.i.valid, 0)
+                while len(got) < t:
+                    await ctx.tick()
+                ctx.set(dut.zero_point, int(zp[t]))
+                ctx.set(dut.act_min, int(lo[t]))
+                ctx.set(dut.act_max, int(hi[t]))
             p = dut.i.payload
             for lane in range(lanes):
                 ctx.set(p.acc[lane], int(acc[t, lane]))
                 ctx.set(p.bias[lane], int(bias[t, lane]))
                 ctx.set(p.mult[lane], int(mult[t, lane]))
                 ctx.set(p.shift[lane], int(shift[t, lane]))
-            ctx.set(p.zero_point, int(zp[t]))
-            ctx.set(p.act_min, int(lo[t]))
-            ctx.set(p.act_max, int(hi[t]))
             ctx.set(p.tag, t & 0xFF)
             ctx.set(dut.i.valid, 1)
             await ctx.tick().until(dut.i.ready)
+            accepted.append(t)
         ctx.set(dut.i.valid, 0)
 
     async def consumer(ctx):
@@ -90,12 +114,57 @@ def test_requantizer_matches_golden(lanes, seed, stall):
     sim.add_clock(1e-8)
     sim.add_testbench(producer)
     sim.add_testbench(consumer)
-    sim.run_until(1e-8 * 20000)
+    sim.run_until(1e-8 * (count * (dut.interval + 2) * 4 + 2000))
     assert len(got) == count
     assert tags == [t & 0xFF for t in range(count)]
     bad = [(t, got[t], want[t].tolist()) for t in range(count) if got[t] != want[t].tolist()]
-    assert not bad, f"seed {seed}: first mismatches {bad[:3]}"
+    assert not bad, f"{mul}/{mul_bits} seed {seed}: first mismatches {bad[:3]}"
 
 
-def test_latency_property():
-    assert Requantizer(lanes=2).latency == 6
+@pytest.mark.parametrize("mul, mul_bits", [("dsp", 4), ("lut", 4), ("lut", 8)])
+def test_interval_and_latency(mul, mul_bits):
+    """Back-to-back inputs with the output always ready: the first result `latency`
+    cycles after its input, then one every `interval` cycles."""
+    dut = Requantizer(lanes=1, mul=mul, mul_bits=mul_bits)
+    accept_at, valid_at = [], []
+
+    async def bench(ctx):
+        ctx.set(dut.o.ready, 1)
+        ctx.set(dut.i.valid, 1)
+        ctx.set(dut.act_min, -128)
+        ctx.set(dut.act_max, 127)
+        for cycle in range(8 * dut.interval + dut.latency + 4):
+            _, _, ready, valid = await ctx.tick().sample(dut.i.ready, dut.o.valid)
+            if ready:
+                accept_at.append(cycle)
+            if valid:
+                valid_at.append(cycle)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert valid_at[0] - accept_at[0] == dut.latency
+    # S1 and S2 fill first, then the multiplier paces the input
+    assert np.all(np.diff(accept_at[3:7]) == dut.interval)
+    assert np.all(np.diff(valid_at[:5]) == dut.interval)
+
+
+def test_properties_and_checks():
+    assert Requantizer(lanes=2).latency == 7
+    assert Requantizer(lanes=2).interval == 1
+    lut = Requantizer(lanes=1, mul="lut", mul_bits=4)
+    assert (lut.interval, lut.latency) == (8, 15)
+    with pytest.raises(ValueError, match="mul_bits"):
+        Requantizer(lanes=1, mul="lut", mul_bits=3)
+    with pytest.raises(ValueError, match="mul must"):
+        Requantizer(lanes=1, mul="booth")
+
+
+def test_lut_mode_has_no_multiplier_cell():
+    """No $mul between signals in the lut style (Yosys would map it onto SB_MAC16)."""
+    from amaranth.back import rtlil
+
+    text = rtlil.convert(Requantizer(lanes=2, mul="lut"), name="top")
+    assert "cell $mul" not in text
+    assert "cell $mul" in rtlil.convert(Requantizer(lanes=1, mul="dsp"), name="top")
