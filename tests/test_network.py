@@ -58,7 +58,7 @@ def small_cnn(rng) -> QNetwork:
     )
 
 
-@pytest.mark.parametrize("cfg_name", ["tiny", "default"])
+@pytest.mark.parametrize("cfg_name", ["tiny", "default", "icebreaker"])
 def test_cnn_bit_exact_on_rtl(cfg_name):
     cfg = preset(cfg_name)
     seed = runner.test_seed(f"cnn:{cfg_name}")
