@@ -33,10 +33,11 @@ from .postproc import SHIFT_BITS, Requantizer
 
 __all__ = ["StoreUnit", "LUT_MUL_BITS"]
 
-#: Multiplier bits per cycle of the ``pp_mul="lut"`` requantiser (interval 32 / this = 4
-#: cycles): one lane keeps up with a 4x4 array for K >= 64 (16 values per tile). 4 bits
-#: (interval 8) would save ~240 iCE40 LUTs at half the rate.
-LUT_MUL_BITS = 8
+#: Multiplier bits per cycle of the ``pp_mul="lut"`` requantiser (interval 32 / this = 8
+#: cycles): one lane keeps up with a 4x4 array for K >= 128 (16 values per tile). 8 bits
+#: (interval 4, K >= 64) cost ~240 more iCE40 LUTs and ~160 flip-flops, which the UP5K
+#: does not have to spare once the 16-MAC array, bridge and controller are in.
+LUT_MUL_BITS = 4
 
 
 class StoreUnit(wiring.Component):
