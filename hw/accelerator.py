@@ -18,6 +18,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from . import isa
+from .arith import const_mul
 from .array import SystolicArray
 from .config import AccelConfig
 from .decoder import CommandDecoder
@@ -64,10 +65,14 @@ class Accelerator(wiring.Component):
         # -- buffers ----------------------------------------------------------------------
         m.submodules.a_mem = a_mem = Memory(shape=8 * c.rows, depth=c.a_depth, init=[])
         m.submodules.b_mem = b_mem = Memory(shape=8 * c.cols, depth=c.b_depth, init=[])
-        m.submodules.bias_mem = bias_mem = Memory(shape=32 * c.cols, depth=c.param_depth, init=[])
-        m.submodules.mult_mem = mult_mem = Memory(shape=32 * c.cols, depth=c.param_depth, init=[])
+        # parameters: one word per requantiser transfer, `pp_lanes` channels wide, so a
+        # time-shared requantiser reads narrow words (no wide muxes, fewer block RAMs)
+        lanes, passes = c.pp_lanes, c.cols // c.pp_lanes
+        p_depth = c.param_depth * passes
+        m.submodules.bias_mem = bias_mem = Memory(shape=32 * lanes, depth=p_depth, init=[])
+        m.submodules.mult_mem = mult_mem = Memory(shape=32 * lanes, depth=p_depth, init=[])
         m.submodules.shift_mem = shift_mem = Memory(
-            shape=SHIFT_BITS * c.cols, depth=c.param_depth, init=[]
+            shape=SHIFT_BITS * lanes, depth=p_depth, init=[]
         )
         a_w, a_r = a_mem.write_port(), a_mem.read_port()
         b_w, b_r = b_mem.write_port(), b_mem.read_port()
@@ -85,18 +90,27 @@ class Accelerator(wiring.Component):
             b_r.en.eq(eng.b_rd_en),
             eng.b_rd_data.eq(b_r.data),
         ]
+        # channel `lane` of group g lives in word g * passes + lane // lanes, slot lane % lanes
+        wr_pass = Signal(range(passes), name="p_wr_pass")
+        wr_slot = Signal(range(lanes), name="p_wr_slot")
+        with m.Switch(dec.p_wr_lane):
+            for ch in range(c.cols):
+                with m.Case(ch):
+                    m.d.comb += [wr_pass.eq(ch // lanes), wr_slot.eq(ch % lanes)]
+        wr_addr = Signal(range(p_depth), name="p_wr_addr")
+        m.d.comb += wr_addr.eq(const_mul(dec.p_wr_group, passes) + wr_pass)
         for field, mem, width in ((0, bias_mem, 32), (1, mult_mem, 32), (2, shift_mem, SHIFT_BITS)):
             wp = mem.write_port(granularity=width)
             rp = mem.read_port()
             m.d.comb += [
-                wp.addr.eq(dec.p_wr_group),
-                wp.data.eq(Cat(*[dec.p_wr_data[:width]] * c.cols)),
+                wp.addr.eq(wr_addr),
+                wp.data.eq(Cat(*[dec.p_wr_data[:width]] * lanes)),
                 rp.addr.eq(st.p_rd_addr),
                 rp.en.eq(1),
             ]
-            for lane in range(c.cols):
-                m.d.comb += wp.en[lane].eq(
-                    dec.p_wr_en & (dec.p_wr_field == field) & (dec.p_wr_lane == lane)
+            for slot in range(lanes):
+                m.d.comb += wp.en[slot].eq(
+                    dec.p_wr_en & (dec.p_wr_field == field) & (wr_slot == slot)
                 )
             target = (st.bias_data, st.mult_data, st.shift_data)[field]
             m.d.comb += target.eq(rp.data)

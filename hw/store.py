@@ -1,8 +1,10 @@
 """Store unit: drained rows of C -> requantised int8 (or raw int32) -> result words.
 
 For each tile it takes the next store descriptor (from the engine, through a
-queue), reads that tile's parameter group (one cycle, prefetched while the tile
-computes), sends every row through the `Requantizer` (int8 mode) in
+queue), reads the parameters of each requantiser transfer from the parameter
+memories (one word of ``pp_lanes`` channels per transfer, address
+``group * passes + pass`` with ``passes = cols / pp_lanes``, read one cycle
+ahead), sends every row through the `Requantizer` (int8 mode) in
 ``cols / pp_lanes`` transfers of ``pp_lanes`` values, or straight on (raw mode),
 and serialises each row into result words of ``bus_bytes``:
 ``int8_words_per_row`` or ``raw_words_per_row`` words, byte c of the row at byte
@@ -26,6 +28,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .arith import const_mul
 from .array import result_layout
 from .config import AccelConfig
 from .layouts import store_desc_layout
@@ -47,8 +50,9 @@ class StoreUnit(wiring.Component):
     ----------
     rows : In(stream.Signature(result_layout(config)))   from the array
     desc : In(stream.Signature(store_desc_layout()))     one per drained tile
-    p_rd_addr : Out   parameter group to read (read port always enabled)
-    bias_data, mult_data : In(32 * cols); shift_data : In(6 * cols)
+    p_rd_addr : Out   parameter word to read, ``group * passes + pass`` (read port always
+                      enabled, data one cycle later)
+    bias_data, mult_data : In(32 * pp_lanes); shift_data : In(6 * pp_lanes)
     words : Out(stream.Signature(bus_bits))
     saturated : Out(1)   pulse: some lane saturated (acc + bias or left shift)
     idle : Out(1)        no descriptor, nothing buffered or in flight, nothing to send
@@ -61,10 +65,10 @@ class StoreUnit(wiring.Component):
             {
                 "rows": In(stream.Signature(result_layout(c))),
                 "desc": In(stream.Signature(store_desc_layout())),
-                "p_rd_addr": Out(range(c.param_depth)),
-                "bias_data": In(32 * c.cols),
-                "mult_data": In(32 * c.cols),
-                "shift_data": In(SHIFT_BITS * c.cols),
+                "p_rd_addr": Out(range(c.param_depth * (c.cols // c.pp_lanes))),
+                "bias_data": In(32 * c.pp_lanes),
+                "mult_data": In(32 * c.pp_lanes),
+                "shift_data": In(SHIFT_BITS * c.pp_lanes),
                 "words": Out(stream.Signature(c.bus_bits)),
                 "saturated": Out(1),
                 "idle": Out(1),
@@ -115,7 +119,9 @@ class StoreUnit(wiring.Component):
         pop = Signal()
         params_ok = Signal()  # parameter read data matches the current descriptor
         m.d.sync += params_ok.eq(self.desc.valid & ~pop)
-        m.d.comb += self.p_rd_addr.eq(d.group)
+        # the parameter word of the transfer after this cycle's (see `in_pass` below)
+        rd_pass = Signal(range(passes))
+        m.d.comb += self.p_rd_addr.eq(const_mul(d.group, passes) + rd_pass)
         # per-tile constants: registered once per tile, held on the requantiser's ports
         tile_zp, tile_lo, tile_hi = (
             Signal(signed(8), name=f"tile_{k}") for k in ("zp", "lo", "hi")
@@ -160,15 +166,13 @@ class StoreUnit(wiring.Component):
             for k in range(passes):
                 with m.Case(k):
                     for lane in range(lanes):
-                        ch = k * lanes + lane
-                        m.d.comb += [
-                            p.acc[lane].eq(row[ch]),
-                            p.bias[lane].eq(self.bias_data[32 * ch : 32 * ch + 32]),
-                            p.mult[lane].eq(self.mult_data[32 * ch : 32 * ch + 32]),
-                            p.shift[lane].eq(
-                                self.shift_data[SHIFT_BITS * ch : SHIFT_BITS * (ch + 1)]
-                            ),
-                        ]
+                        m.d.comb += p.acc[lane].eq(row[k * lanes + lane])
+        for lane in range(lanes):
+            m.d.comb += [
+                p.bias[lane].eq(self.bias_data[32 * lane : 32 * lane + 32]),
+                p.mult[lane].eq(self.mult_data[32 * lane : 32 * lane + 32]),
+                p.shift[lane].eq(self.shift_data[SHIFT_BITS * lane : SHIFT_BITS * (lane + 1)]),
+            ]
         m.d.comb += p.tag.eq(0)
         last_in_pass = in_pass == passes - 1
         last_out_pass = out_pass == passes - 1
@@ -186,8 +190,10 @@ class StoreUnit(wiring.Component):
                 rq.i.valid.eq(ok & head_valid),
                 head_take.eq(ok & rq.i.ready & last_in_pass),
             ]
+        next_pass = Mux(last_in_pass, 0, in_pass + 1)
+        m.d.comb += rd_pass.eq(Mux(rq_in, next_pass, in_pass))
         with m.If(rq_in):
-            m.d.sync += in_pass.eq(Mux(last_in_pass, 0, in_pass + 1))
+            m.d.sync += in_pass.eq(next_pass)
         m.d.comb += pop.eq(head_valid & head_take & head.last)
         m.d.comb += self.desc.ready.eq(pop)
         with m.If(pop):
