@@ -11,11 +11,11 @@ and serialises each row into result words of ``bus_bytes``:
 ``c % bus_bytes`` of word ``c // bus_bytes``. Raw rows wait until the
 requantiser is empty, so rows leave in order.
 
-Drained rows first enter a FIFO of `row_fifo_depth` rows (``rows`` of them,
-at least 2): the array drains a whole tile in ``rows`` cycles and is frozen by
-back-pressure only when the FIFO is full, i.e. when the output (raw words or
-the requantiser, ``cols / pp_lanes * interval`` cycles per row) cannot keep up
-on average, not while one row is being serialised.
+Drained rows first enter a block-RAM FIFO (`hw.block_fifo.BlockFIFO`) of
+`row_fifo_depth` rows (two tiles): the array drains a whole tile in ``rows``
+cycles and is frozen by back-pressure only when the FIFO is full, i.e. when
+the output (raw words or the requantiser, ``cols / pp_lanes * interval``
+cycles per row) cannot keep up on average, not while a row is serialised.
 
 The per-tile constants (zero point, activation range) are registered once per
 tile from the descriptor and held on the requantiser's ports; a tile whose
@@ -25,11 +25,12 @@ constants differ from the previous one waits until the requantiser is empty.
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed
-from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .arith import const_mul
 from .array import result_layout
+from .block_fifo import BlockFIFO
 from .config import AccelConfig
 from .layouts import store_desc_layout
 from .postproc import SHIFT_BITS, Requantizer
@@ -84,8 +85,9 @@ class StoreUnit(wiring.Component):
 
     @property
     def row_fifo_depth(self) -> int:
-        """Drained rows buffered between the array and the output (one tile's worth)."""
-        return max(self.config.rows, 2)
+        """Drained rows the block-RAM FIFO holds between the array and the output (two
+        tiles' worth, plus one at its head)."""
+        return 2 * max(self.config.rows, 2)
 
     @property
     def cycles_per_row(self) -> int:
@@ -102,9 +104,7 @@ class StoreUnit(wiring.Component):
 
         # -- row FIFO: the array drains into it; everything below reads its head ------------
         layout = result_layout(c)
-        m.submodules.row_fifo = rf = fifo.SyncFIFOBuffered(
-            width=layout.size, depth=self.row_fifo_depth
-        )
+        m.submodules.row_fifo = rf = BlockFIFO(width=layout.size, depth=self.row_fifo_depth)
         m.d.comb += [
             rf.w_data.eq(self.rows.payload.as_value()),
             rf.w_en.eq(self.rows.valid),
