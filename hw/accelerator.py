@@ -2,12 +2,20 @@
 
 ::
 
-    cmd --> CommandDecoder --(LOAD)--> A / B / parameter buffers (lib.memory)
-                 |                              |
-                 +--(MATMUL)--> MatmulEngine --> SystolicArray --> StoreUnit --> res
-                 +--(STATUS / COUNTERS answers) ---------------------------------^
+    cmd -> skid -> CommandDecoder --(LOAD)--> A / B / parameter buffers (lib.memory)
+                        |                              |
+                        +--(MATMUL)--> MatmulEngine --> SystolicArray -> skid -> StoreUnit
+                        |                                                          |
+                        +--(STATUS / COUNTERS answers) -------------------------> mux -> skid -> res
 
-Status and counters live here. Counters are 32-bit and saturate.
+Every handshake between blocks has a registered ``ready``: the three `SkidBuffer`
+stages above (one cycle of latency each, full throughput), the engine's
+``matmul.ready`` (its queue slot is free) and the `StoreQueue`'s ``inp.ready``.
+So no combinational path runs from the result consumer through the store and
+the array to the buffer read address, or from the decoder into the bridge.
+
+Status and counters live here. Counters are 32-bit and saturate (on the
+carry-out of a 33-bit increment).
 """
 
 from __future__ import annotations
@@ -18,11 +26,12 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from . import isa
-from .array import SystolicArray
+from .array import SystolicArray, result_layout
 from .config import AccelConfig
 from .decoder import CommandDecoder
 from .engine import MatmulEngine, StoreQueue
 from .postproc import SHIFT_BITS
+from .skid import SkidBuffer
 from .store import StoreUnit
 
 __all__ = ["Accelerator"]
@@ -60,6 +69,9 @@ class Accelerator(wiring.Component):
         m.submodules.array = arr = SystolicArray(c)
         m.submodules.store = st = StoreUnit(c)
         m.submodules.store_queue = squeue = StoreQueue()
+        m.submodules.cmd_skid = cmd_skid = SkidBuffer(c.bus_bits)
+        m.submodules.row_skid = row_skid = SkidBuffer(result_layout(c))
+        m.submodules.res_skid = res_skid = SkidBuffer(c.bus_bits)
 
         # -- buffers ----------------------------------------------------------------------
         m.submodules.a_mem = a_mem = Memory(shape=8 * c.rows, depth=c.a_depth, init=[])
@@ -102,10 +114,12 @@ class Accelerator(wiring.Component):
             m.d.comb += target.eq(rp.data)
 
         # -- data path ---------------------------------------------------------------------
-        wiring.connect(m, wiring.flipped(self.cmd), dec.cmd)
+        wiring.connect(m, wiring.flipped(self.cmd), cmd_skid.i)
+        wiring.connect(m, cmd_skid.o, dec.cmd)
         wiring.connect(m, dec.matmul, eng.matmul)
         wiring.connect(m, eng.slices, arr.slices)
-        wiring.connect(m, arr.results, st.rows)
+        wiring.connect(m, arr.results, row_skid.i)
+        wiring.connect(m, row_skid.o, st.rows)
         wiring.connect(m, eng.store, squeue.inp)
         wiring.connect(m, squeue.out, st.desc)
         m.d.comb += [
@@ -114,22 +128,24 @@ class Accelerator(wiring.Component):
             dec.param_groups[1].eq(eng.param_groups[1]),
             dec.param_groups[2].eq(squeue.param_groups[0]),
             dec.param_groups[3].eq(squeue.param_groups[1]),
-            dec.idle.eq(eng.idle & st.idle & squeue.empty),
+            dec.idle.eq(eng.idle & row_skid.empty & st.idle & squeue.empty),
         ]
 
         # -- result stream: answers only flow when everything else is idle ----------------
+        res_in = res_skid.i
         with m.If(dec.response.valid):
             m.d.comb += [
-                self.res.valid.eq(1),
-                self.res.payload.eq(dec.response.payload),
-                dec.response.ready.eq(self.res.ready),
+                res_in.valid.eq(1),
+                res_in.payload.eq(dec.response.payload),
+                dec.response.ready.eq(res_in.ready),
             ]
         with m.Else():
             m.d.comb += [
-                self.res.valid.eq(st.words.valid),
-                self.res.payload.eq(st.words.payload),
-                st.words.ready.eq(self.res.ready),
+                res_in.valid.eq(st.words.valid),
+                res_in.payload.eq(st.words.payload),
+                st.words.ready.eq(res_in.ready),
             ]
+        wiring.connect(m, res_skid.o, wiring.flipped(self.res))
 
         # -- status ---------------------------------------------------------------------------
         err_code = Signal(8)
@@ -180,12 +196,12 @@ class Accelerator(wiring.Component):
         }
         for i, name in enumerate(names):
             ctr = counters[name]
-            total = Signal(34, name=f"next_{name}")
+            total = Signal(33, name=f"next_{name}")  # increments are < 2**32: one carry-out
             m.d.comb += [total.eq(ctr + incr[name]), dec.counters[i].eq(ctr)]
             with m.If(dec.clear_counters):
                 m.d.sync += ctr.eq(0)
-            with m.Elif(total > COUNTER_MAX):
+            with m.Elif(total[32]):
                 m.d.sync += ctr.eq(COUNTER_MAX)
             with m.Else():
-                m.d.sync += ctr.eq(total)
+                m.d.sync += ctr.eq(total[:32])
         return m
