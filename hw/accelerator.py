@@ -186,13 +186,19 @@ class Accelerator(wiring.Component):
         ]
 
         # -- counters ---------------------------------------------------------------------------
+        # The engine's events are registered first (counted one cycle late): this keeps the
+        # array's handshake out of the counters' carry chains. STATUS/COUNTERS answer only
+        # after the engine has been idle for two cycles, so no event is missed.
         names = isa.COUNTER_NAMES
         counters = {name: Signal(32, name=f"count_{name}") for name in names}
+        slice_in = Signal()
+        stall = Signal()
+        m.d.sync += [slice_in.eq(eng.slice_in), stall.eq(eng.stall)]
         incr = {
             "cycles": 1,
-            "busy": eng.slice_in,
-            "macs": Mux(eng.slice_in, c.peak_macs_per_cycle, 0),
-            "stalls": eng.stall,
+            "busy": slice_in,
+            "macs": Mux(slice_in, c.peak_macs_per_cycle, 0),
+            "stalls": stall,
         }
         for i, name in enumerate(names):
             ctr = counters[name]

@@ -296,7 +296,7 @@ class CommandDecoder(wiring.Component):
                 with m.Case(Op.MATMUL):
                     framing(length != 3, 3)
                 with m.Case(Op.STATUS, Op.COUNTERS):
-                    m.d.sync += r.args[0].eq(0)
+                    m.d.sync += r.args[0][0].eq(0)  # no argument word: no clear
                     with m.If(length == 0):
                         m.next = "CHECK"
                     with m.Else():
