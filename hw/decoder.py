@@ -22,8 +22,6 @@ caught by an OR over its high bits, and sums are ``end_bits + 1`` wide.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 from amaranth.hdl import Cat, Module, Mux, Signal, Value
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -46,6 +44,13 @@ class Op(enum.Enum, shape=isa.OPCODE_BITS):
     MATMUL = isa.Opcode.MATMUL.value
     STATUS = isa.Opcode.STATUS.value
     COUNTERS = isa.Opcode.COUNTERS.value
+
+
+class _Registers:
+    """The decoder's registers as attributes (built by `CommandDecoder._registers`)."""
+
+    def __init__(self, **signals) -> None:
+        self.__dict__.update(signals)
 
 
 def _sum_exceeds(base: Value, count: Value, limit: int) -> tuple[Value, Value]:
@@ -120,11 +125,11 @@ class CommandDecoder(wiring.Component):
 
     # -- registers ---------------------------------------------------------------------
 
-    def _registers(self) -> SimpleNamespace:
+    def _registers(self) -> _Registers:
         c = self.config
         wpe_max = max(c.a_words_per_entry, c.b_words_per_entry)
         n_resp = len(isa.COUNTER_NAMES) + 1
-        return SimpleNamespace(
+        return _Registers(
             opcode=Signal(Op),
             remaining=Signal(isa.LENGTH_BITS),  # words of this command not yet consumed
             args=[Signal(32, name=f"arg{i}") for i in range(3)],
