@@ -12,8 +12,9 @@ will read one of the groups it writes; STATUS and COUNTERS wait until the
 engine and the result path are idle.
 
 Timing: one command word per cycle in every state that consumes words. After
-the last argument word the decoder spends one cycle in ``RANGE`` (argument
-checks, registered) and one in ``CHECK`` (error or go); the hazard and idle
+the last argument word the decoder spends one cycle in ``RANGE`` (every
+argument check settles into its own flag register) and one in ``CHECK`` (the
+opcode's flags in priority order: error or go); the hazard and idle
 inputs are registered (the busy ranges only shrink until the decoder itself
 pushes a MATMUL, so a one-cycle-old "no hazard" is still true). Arithmetic is
 only as wide as the buffers: a 16/32-bit address or count that cannot fit is
@@ -135,7 +136,7 @@ class CommandDecoder(wiring.Component):
             args=[Signal(32, name=f"arg{i}") for i in range(3)],
             nargs=Signal(2),
             argi=Signal(2),
-            error=Signal(8),  # framing (HEADER) or argument (RANGE) error, 0 = none
+            error=Signal(8),  # framing error found in HEADER, 0 = none
             # RANGE results (registered every cycle from the stable argument words)
             load_end=Signal(end_bits(max(c.a_depth, c.b_depth)), name="load_end"),
             a_end=Signal(end_bits(c.a_depth), name="mm_a_end"),
@@ -167,16 +168,16 @@ class CommandDecoder(wiring.Component):
         self._outputs(m, r)
         self._precompute(m, r)
         self._hazards(m, r)
+        flags = self._arg_flags(m, r)
         with m.FSM(init="HEADER"):
             with m.State("HEADER"):
                 self._header(m, r)
             with m.State("ARGS"):
                 self._args(m, r)
-            with m.State("RANGE"):
-                m.d.sync += r.error.eq(self._arg_error(m, r))
+            with m.State("RANGE"):  # the argument flags settle into their registers
                 m.next = "CHECK"
             with m.State("CHECK"):
-                self._check(m, r)
+                self._check(m, r, self._arg_error(m, r, flags))
             with m.State("WAIT"):
                 self._wait(m, r)
             with m.State("LOAD"):
@@ -218,7 +219,6 @@ class CommandDecoder(wiring.Component):
             self.p_wr_lane.eq(r.p_lane),
             self.p_wr_field.eq(r.p_field),
             self.p_wr_data.eq(word[:32]),
-            self.error_code.eq(r.error),
             # fields are truncated to the layout widths; RANGE checked they fit
             mm.a_addr.eq(a0[:16]),
             mm.b_addr.eq(a0[16:32]),
@@ -323,55 +323,75 @@ class CommandDecoder(wiring.Component):
 
     # -- checks ----------------------------------------------------------------------------
 
-    def _arg_error(self, m, r) -> Value:
-        """The `ErrorCode` of the argument words (0 if fine), combinational in RANGE."""
+    def _arg_flags(self, m, r):
+        """Every argument check as its own flag, registered each cycle (valid in CHECK).
+
+        Each flag is one narrow compare of the argument words (stable from RANGE
+        on); `_arg_error` picks the opcode's flags in priority order in CHECK.
+        """
         c = self.config
         a0, a1, a2 = r.args
-        bad = Signal(8, name="arg_error")
         count = a1  # entries (LOAD_A/B) or channels (LOAD_PARAM)
         # `remaining` < 2**24, so a count with any of bits 24..31 set never matches it
         count_hi = count[isa.LENGTH_BITS :].any()
         count_lo = count[: isa.LENGTH_BITS]
-        mm = self.matmul.payload
-        with m.Switch(r.opcode):
-            with m.Case(Op.LOAD_A, Op.LOAD_B):
-                is_a = r.opcode == Op.LOAD_A
-                need = Mux(
-                    is_a,
-                    const_mul(count_lo, c.a_words_per_entry),
-                    const_mul(count_lo, c.b_words_per_entry),
-                )
-                a_over, _ = _sum_exceeds(a0, count, c.a_depth)
-                b_over, _ = _sum_exceeds(a0, count, c.b_depth)
-                with m.If(count_hi | (r.remaining != need)):
-                    m.d.comb += bad.eq(isa.ErrorCode.BAD_LENGTH)
-                with m.Elif(Mux(is_a, a_over, b_over)):
-                    m.d.comb += bad.eq(Mux(is_a, isa.ErrorCode.A_RANGE, isa.ErrorCode.B_RANGE))
-            with m.Case(Op.LOAD_PARAM):
-                pw = end_bits(c.param_depth)
-                group_over = a0[pw:].any() | (a0[:pw] >= c.param_depth)
-                ch_over, _ = _sum_exceeds(const_mul(a0[:pw], c.cols), count, c.param_depth * c.cols)
-                with m.If(count_hi | (r.remaining != const_mul(count_lo, 3))):
-                    m.d.comb += bad.eq(isa.ErrorCode.BAD_LENGTH)
-                with m.Elif(group_over | ch_over):
-                    m.d.comb += bad.eq(isa.ErrorCode.PARAM_RANGE)
-            with m.Case(Op.MATMUL):
-                k = a1[:16]
-                group = a1[24:32]
-                int8_store = mm.store & ~mm.raw
-                act_min, act_max = a2[8:16].as_signed(), a2[16:24].as_signed()
-                a_over, _ = _sum_exceeds(a0[:16], k, c.a_depth)
-                b_over, _ = _sum_exceeds(a0[16:32], k, c.b_depth)
-                with m.If(k == 0):
-                    m.d.comb += bad.eq(isa.ErrorCode.BAD_K)
-                with m.Elif(a_over):
-                    m.d.comb += bad.eq(isa.ErrorCode.A_RANGE)
-                with m.Elif(b_over):
-                    m.d.comb += bad.eq(isa.ErrorCode.B_RANGE)
-                with m.Elif(int8_store & (group >= c.param_depth)):
-                    m.d.comb += bad.eq(isa.ErrorCode.PARAM_RANGE)
-                with m.Elif(int8_store & (act_min > act_max)):
-                    m.d.comb += bad.eq(isa.ErrorCode.BAD_CLAMP)
+        pw = end_bits(c.param_depth)
+        k = a1[:16]
+        int8_store = a1[17] & ~a1[18]  # MatmulFlags STORE and not RAW
+        act_min, act_max = a2[8:16].as_signed(), a2[16:24].as_signed()
+        checks = {
+            "len_a": count_hi | (r.remaining != const_mul(count_lo, c.a_words_per_entry)),
+            "len_b": count_hi | (r.remaining != const_mul(count_lo, c.b_words_per_entry)),
+            "len_p": count_hi | (r.remaining != const_mul(count_lo, 3)),
+            "load_a": _sum_exceeds(a0, count, c.a_depth)[0],
+            "load_b": _sum_exceeds(a0, count, c.b_depth)[0],
+            "param": a0[pw:].any()
+            | (a0[:pw] >= c.param_depth)
+            | _sum_exceeds(const_mul(a0[:pw], c.cols), count, c.param_depth * c.cols)[0],
+            "k_zero": k == 0,
+            "mm_a": _sum_exceeds(a0[:16], k, c.a_depth)[0],
+            "mm_b": _sum_exceeds(a0[16:32], k, c.b_depth)[0],
+            "mm_group": int8_store & (a1[24:32] >= c.param_depth),
+            "mm_clamp": int8_store & (act_min > act_max),
+        }
+        flags = {name: Signal(name=f"bad_{name}") for name in checks}
+        m.d.sync += [flags[name].eq(value) for name, value in checks.items()]
+        return flags
+
+    def _arg_error(self, m, r, flags) -> Value:
+        """The command's `ErrorCode` in CHECK: the framing error, else the first failed check."""
+        E = isa.ErrorCode
+        f = flags
+        bad = Signal(8, name="cmd_error")
+        m.d.comb += bad.eq(r.error)
+        with m.If(r.error == 0):
+            with m.Switch(r.opcode):
+                with m.Case(Op.LOAD_A):
+                    with m.If(f["len_a"]):
+                        m.d.comb += bad.eq(E.BAD_LENGTH)
+                    with m.Elif(f["load_a"]):
+                        m.d.comb += bad.eq(E.A_RANGE)
+                with m.Case(Op.LOAD_B):
+                    with m.If(f["len_b"]):
+                        m.d.comb += bad.eq(E.BAD_LENGTH)
+                    with m.Elif(f["load_b"]):
+                        m.d.comb += bad.eq(E.B_RANGE)
+                with m.Case(Op.LOAD_PARAM):
+                    with m.If(f["len_p"]):
+                        m.d.comb += bad.eq(E.BAD_LENGTH)
+                    with m.Elif(f["param"]):
+                        m.d.comb += bad.eq(E.PARAM_RANGE)
+                with m.Case(Op.MATMUL):
+                    with m.If(f["k_zero"]):
+                        m.d.comb += bad.eq(E.BAD_K)
+                    with m.Elif(f["mm_a"]):
+                        m.d.comb += bad.eq(E.A_RANGE)
+                    with m.Elif(f["mm_b"]):
+                        m.d.comb += bad.eq(E.B_RANGE)
+                    with m.Elif(f["mm_group"]):
+                        m.d.comb += bad.eq(E.PARAM_RANGE)
+                    with m.Elif(f["mm_clamp"]):
+                        m.d.comb += bad.eq(E.BAD_CLAMP)
         return bad
 
     @staticmethod
@@ -382,11 +402,12 @@ class CommandDecoder(wiring.Component):
         with m.Else():
             m.next = state
 
-    def _check(self, m, r):
-        """Report a registered error, or set up the command's data phase."""
+    def _check(self, m, r, bad):
+        """Report the command's error ``bad`` (from registers), or set up its data phase."""
         c = self.config
         a0 = r.args[0]
-        with m.If(r.error != 0):
+        m.d.comb += self.error_code.eq(bad)
+        with m.If(bad != 0):
             m.d.comb += self.error_valid.eq(1)
             self._done_or(m, r, "SKIP")
         with m.Else():
