@@ -403,36 +403,36 @@ class CommandDecoder(wiring.Component):
             m.next = state
 
     def _check(self, m, r, bad):
-        """Report the command's error ``bad`` (from registers), or set up its data phase."""
+        """Report the command's error ``bad``, or go on to its data phase.
+
+        The data-phase registers are set up whatever ``bad`` is (a bad command
+        only skips words), so ``bad`` drives just ``error_valid`` and the state.
+        """
         c = self.config
         a0 = r.args[0]
+        is_a = r.opcode == Op.LOAD_A
+        is_status = r.opcode == Op.STATUS
+        m.d.sync += [
+            r.is_a.eq(is_a),
+            r.wpe.eq(Mux(is_a, c.a_words_per_entry, c.b_words_per_entry)),
+            r.word_in_entry.eq(0),
+            r.load_addr.eq(a0),
+            r.p_group.eq(a0),
+            r.p_lane.eq(0),
+            r.p_field.eq(0),
+            r.resp_index.eq(0),
+            r.resp_clear.eq(a0[0]),
+            r.resp_is_status.eq(is_status),
+            r.resp_count.eq(Mux(is_status, 1, len(isa.COUNTER_NAMES))),
+        ]
         m.d.comb += self.error_code.eq(bad)
         with m.If(bad != 0):
             m.d.comb += self.error_valid.eq(1)
             self._done_or(m, r, "SKIP")
+        with m.Elif(r.opcode == Op.MATMUL):
+            m.next = "PUSH"
         with m.Else():
             m.next = "WAIT"
-            with m.Switch(r.opcode):
-                with m.Case(Op.LOAD_A, Op.LOAD_B):
-                    is_a = r.opcode == Op.LOAD_A
-                    m.d.sync += [
-                        r.is_a.eq(is_a),
-                        r.wpe.eq(Mux(is_a, c.a_words_per_entry, c.b_words_per_entry)),
-                        r.word_in_entry.eq(0),
-                        r.load_addr.eq(a0),
-                    ]
-                with m.Case(Op.LOAD_PARAM):
-                    m.d.sync += [r.p_group.eq(a0), r.p_lane.eq(0), r.p_field.eq(0)]
-                with m.Case(Op.MATMUL):
-                    m.next = "PUSH"
-                with m.Case(Op.STATUS, Op.COUNTERS):
-                    is_status = r.opcode == Op.STATUS
-                    m.d.sync += [
-                        r.resp_index.eq(0),
-                        r.resp_clear.eq(a0[0]),
-                        r.resp_is_status.eq(is_status),
-                        r.resp_count.eq(Mux(is_status, 1, len(isa.COUNTER_NAMES))),
-                    ]
 
     def _wait(self, m, r):
         """Hold a LOAD until no hazard, a STATUS/COUNTERS until idle."""
