@@ -88,12 +88,11 @@ class MatmulEngine(wiring.Component):
 
         advance = Signal()
         issue = Signal()
-        is_last = Signal()
+        is_last = Signal()  # registered: cur_left == 1 (keeps a compare off the issue path)
         needs_desc = Signal()
         desc_done = Signal()
         m.d.comb += [
             advance.eq(~s1_valid | self.slices.ready),
-            is_last.eq(cur_left == 1),
             needs_desc.eq(cur_valid & cur.store & is_last),
             self.store.valid.eq(needs_desc & ~desc_pushed),
             self.store.payload.raw.eq(cur.raw),
@@ -132,6 +131,7 @@ class MatmulEngine(wiring.Component):
                 cur_a.eq(cur_a + 1),
                 cur_b.eq(cur_b + 1),
                 cur_left.eq(cur_left - 1),
+                is_last.eq(cur_left == 2),
                 cur_first.eq(0),
             ]
             with m.If(is_last):
@@ -148,6 +148,7 @@ class MatmulEngine(wiring.Component):
                 cur_a.eq(pend.a_addr),
                 cur_b.eq(pend.b_addr),
                 cur_left.eq(pend.k),
+                is_last.eq(pend.k == 1),
                 cur_first.eq(1),
                 desc_pushed.eq(0),
                 pend_valid.eq(0),
