@@ -156,9 +156,17 @@ class Accelerator(wiring.Component):
         overflow_seen = Signal()
         new_error = Signal()
         new_code = Signal(8)
-        m.d.sync += overflow_seen.eq(arr.overflow)
-        with m.If(dec.error_valid):
-            m.d.comb += [new_error.eq(1), new_code.eq(dec.error_code)]
+        # the decoder's error pulse is registered before it updates the status (a STATUS
+        # command answers many cycles after any earlier command's CHECK)
+        dec_error = Signal()
+        dec_code = Signal(8)
+        m.d.sync += [
+            overflow_seen.eq(arr.overflow),
+            dec_error.eq(dec.error_valid),
+            dec_code.eq(dec.error_code),
+        ]
+        with m.If(dec_error):
+            m.d.comb += [new_error.eq(1), new_code.eq(dec_code)]
         with m.Elif(arr.overflow & ~overflow_seen):
             m.d.comb += [new_error.eq(1), new_code.eq(isa.ErrorCode.ACC_OVERFLOW)]
         with m.If(dec.clear_status):
