@@ -133,6 +133,8 @@ class CommandDecoder(wiring.Component):
         return _Registers(
             opcode=Signal(Op),
             remaining=Signal(isa.LENGTH_BITS),  # words of this command not yet consumed
+            rem_zero=Signal(),  # registered remaining == 0 (keeps 24-bit compares off the FSM)
+            rem_one=Signal(),  # registered remaining == 1
             args=[Signal(32, name=f"arg{i}") for i in range(3)],
             nargs=Signal(2),
             argi=Signal(2),
@@ -193,8 +195,8 @@ class CommandDecoder(wiring.Component):
             with m.State("SKIP"):
                 m.d.comb += self.cmd.ready.eq(1)
                 with m.If(self.cmd.valid):
-                    m.d.sync += r.remaining.eq(r.remaining - 1)
-                    with m.If(r.remaining == 1):
+                    self._consume(m, r)
+                    with m.If(r.rem_one):
                         m.next = "HEADER"
         return m
 
@@ -291,7 +293,14 @@ class CommandDecoder(wiring.Component):
                 m.next = "ARGS"
 
         with m.If(self.cmd.valid):
-            m.d.sync += [r.opcode.eq(op), r.remaining.eq(length), r.argi.eq(0), r.error.eq(0)]
+            m.d.sync += [
+                r.opcode.eq(op),
+                r.remaining.eq(length),
+                r.rem_zero.eq(length == 0),
+                r.rem_one.eq(length == 1),
+                r.argi.eq(0),
+                r.error.eq(0),
+            ]
             with m.Switch(op):
                 with m.Case(Op.NOP):
                     with m.If(length != 0):
@@ -317,7 +326,8 @@ class CommandDecoder(wiring.Component):
                 for i in range(3):
                     with m.Case(i):
                         m.d.sync += r.args[i].eq(self.cmd.payload[:32])
-            m.d.sync += [r.argi.eq(r.argi + 1), r.remaining.eq(r.remaining - 1)]
+            m.d.sync += r.argi.eq(r.argi + 1)
+            self._consume(m, r)
             with m.If(r.argi + 1 == r.nargs):
                 m.next = "RANGE"
 
@@ -395,9 +405,18 @@ class CommandDecoder(wiring.Component):
         return bad
 
     @staticmethod
+    def _consume(m, r):
+        """One word of the command taken: count down, with the end flags a cycle ahead."""
+        m.d.sync += [
+            r.remaining.eq(r.remaining - 1),
+            r.rem_zero.eq(r.remaining == 1),
+            r.rem_one.eq(r.remaining == 2),
+        ]
+
+    @staticmethod
     def _done_or(m, r, state):
         """Next: HEADER if the command has no words left, else ``state``."""
-        with m.If(r.remaining == 0):
+        with m.If(r.rem_zero):
             m.next = "HEADER"
         with m.Else():
             m.next = state
@@ -453,7 +472,7 @@ class CommandDecoder(wiring.Component):
         """LOAD_A/B payload: assemble ``wpe`` words per entry, write, advance the address."""
         m.d.comb += self.cmd.ready.eq(1)
         with m.If(self.cmd.valid):
-            m.d.sync += r.remaining.eq(r.remaining - 1)
+            self._consume(m, r)
             with m.If(r.word_in_entry + 1 == r.wpe):
                 m.d.comb += [self.a_wr_en.eq(r.is_a), self.b_wr_en.eq(~r.is_a)]
                 m.d.sync += [r.word_in_entry.eq(0), r.load_addr.eq(r.load_addr + 1)]
@@ -462,7 +481,7 @@ class CommandDecoder(wiring.Component):
                 for i, held in enumerate(r.held):
                     with m.If(r.word_in_entry == i):
                         m.d.sync += held.eq(self.cmd.payload)
-            with m.If(r.remaining == 1):
+            with m.If(r.rem_one):
                 m.next = "HEADER"
 
     def _param(self, m, r):
@@ -472,7 +491,7 @@ class CommandDecoder(wiring.Component):
         m.d.comb += self.cmd.ready.eq(1)
         with m.If(self.cmd.valid):
             m.d.comb += self.p_wr_en.eq(1)
-            m.d.sync += r.remaining.eq(r.remaining - 1)
+            self._consume(m, r)
             with m.If(r.p_field == 2):
                 # shift words must be a sign extension of 6 bits
                 top = low[5:32]
@@ -485,7 +504,7 @@ class CommandDecoder(wiring.Component):
                     m.d.sync += r.p_lane.eq(r.p_lane + 1)
             with m.Else():
                 m.d.sync += r.p_field.eq(r.p_field + 1)
-            with m.If(r.remaining == 1):
+            with m.If(r.rem_one):
                 m.next = "HEADER"
 
     def _respond(self, m, r):
