@@ -4,11 +4,11 @@
 
     cmd -> skid -> CommandDecoder --(LOAD)--> A / B / parameter buffers (lib.memory)
                         |                              |
-                        +--(MATMUL)--> MatmulEngine --> SystolicArray -> skid -> StoreUnit
+                        +--(MATMUL)--> MatmulEngine -> skid -> SystolicArray -> skid -> StoreUnit
                         |                                                          |
                         +--(STATUS / COUNTERS answers) -------------------------> mux -> skid -> res
 
-Every handshake between blocks has a registered ``ready``: the three `SkidBuffer`
+Every handshake between blocks has a registered ``ready``: the four `SkidBuffer`
 stages above (one cycle of latency each, full throughput), the engine's
 ``matmul.ready`` (its queue slot is free) and the `StoreQueue`'s ``inp.ready``.
 So no combinational path runs from the result consumer through the store and
@@ -26,7 +26,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from . import isa
-from .array import SystolicArray, result_layout
+from .array import SystolicArray, result_layout, slice_layout
 from .config import AccelConfig
 from .decoder import CommandDecoder
 from .engine import MatmulEngine, StoreQueue
@@ -70,6 +70,7 @@ class Accelerator(wiring.Component):
         m.submodules.store = st = StoreUnit(c)
         m.submodules.store_queue = squeue = StoreQueue()
         m.submodules.cmd_skid = cmd_skid = SkidBuffer(c.bus_bits)
+        m.submodules.slice_skid = slice_skid = SkidBuffer(slice_layout(c))
         m.submodules.row_skid = row_skid = SkidBuffer(result_layout(c))
         m.submodules.res_skid = res_skid = SkidBuffer(c.bus_bits)
 
@@ -117,7 +118,8 @@ class Accelerator(wiring.Component):
         wiring.connect(m, wiring.flipped(self.cmd), cmd_skid.i)
         wiring.connect(m, cmd_skid.o, dec.cmd)
         wiring.connect(m, dec.matmul, eng.matmul)
-        wiring.connect(m, eng.slices, arr.slices)
+        wiring.connect(m, eng.slices, slice_skid.i)
+        wiring.connect(m, slice_skid.o, arr.slices)
         wiring.connect(m, arr.results, row_skid.i)
         wiring.connect(m, row_skid.o, st.rows)
         wiring.connect(m, eng.store, squeue.inp)
@@ -128,7 +130,7 @@ class Accelerator(wiring.Component):
             dec.param_groups[1].eq(eng.param_groups[1]),
             dec.param_groups[2].eq(squeue.param_groups[0]),
             dec.param_groups[3].eq(squeue.param_groups[1]),
-            dec.idle.eq(eng.idle & row_skid.empty & st.idle & squeue.empty),
+            dec.idle.eq(eng.idle & slice_skid.empty & row_skid.empty & st.idle & squeue.empty),
         ]
 
         # -- result stream: answers only flow when everything else is idle ----------------
@@ -201,7 +203,12 @@ class Accelerator(wiring.Component):
         counters = {name: Signal(32, name=f"count_{name}") for name in names}
         slice_in = Signal()
         stall = Signal()
-        m.d.sync += [slice_in.eq(eng.slice_in), stall.eq(eng.stall)]
+        # counted where slices enter the array (after the skid buffer), as before it existed
+        arr_in = arr.slices.valid & arr.slices.ready
+        m.d.sync += [
+            slice_in.eq(arr_in),
+            stall.eq((eng.stall | eng.slice_in | ~slice_skid.empty) & ~arr_in),
+        ]
         incr = {
             "cycles": 1,
             "busy": slice_in,
