@@ -2,12 +2,21 @@
 
 ::
 
-    cmd --> CommandDecoder --(LOAD)--> A / B / parameter buffers (lib.memory)
-                 |                              |
-                 +--(MATMUL)--> MatmulEngine --> SystolicArray --> StoreUnit --> res
-                 +--(STATUS / COUNTERS answers) ---------------------------------^
+    cmd -> skid -> CommandDecoder --(LOAD)--> A / B / parameter buffers (lib.memory)
+                        |                              |
+                        +--(MATMUL)--> MatmulEngine -> skid -> SystolicArray -> StoreUnit
+                        |                                                          |
+                        +--(STATUS / COUNTERS answers) -------------------------> mux -> skid -> res
 
-Status and counters live here. Counters are 32-bit and saturate.
+Every handshake between blocks has a registered ``ready``: the three `SkidBuffer`
+stages above (one cycle of latency each, full throughput), the engine's
+``matmul.ready`` (its queue slot is free), the `StoreQueue`'s ``inp.ready`` and
+the store unit's row FIFO (``rows.ready`` is "FIFO not full", a register compare).
+So no combinational path runs from the result consumer through the store and
+the array to the buffer read address, or from the decoder into the bridge.
+
+Status and counters live here. Counters are 32-bit and saturate (on the
+carry-out of a 33-bit increment).
 """
 
 from __future__ import annotations
@@ -19,11 +28,12 @@ from amaranth.lib.wiring import In, Out
 
 from . import isa
 from .arith import const_mul
-from .array import SystolicArray
+from .array import SystolicArray, slice_layout
 from .config import AccelConfig
 from .decoder import CommandDecoder
 from .engine import MatmulEngine, StoreQueue
 from .postproc import SHIFT_BITS
+from .skid import SkidBuffer
 from .store import StoreUnit
 
 __all__ = ["Accelerator"]
@@ -61,6 +71,9 @@ class Accelerator(wiring.Component):
         m.submodules.array = arr = SystolicArray(c)
         m.submodules.store = st = StoreUnit(c)
         m.submodules.store_queue = squeue = StoreQueue()
+        m.submodules.cmd_skid = cmd_skid = SkidBuffer(c.bus_bits)
+        m.submodules.slice_skid = slice_skid = SkidBuffer(slice_layout(c))
+        m.submodules.res_skid = res_skid = SkidBuffer(c.bus_bits)
 
         # -- buffers ----------------------------------------------------------------------
         m.submodules.a_mem = a_mem = Memory(shape=8 * c.rows, depth=c.a_depth, init=[])
@@ -116,9 +129,12 @@ class Accelerator(wiring.Component):
             m.d.comb += target.eq(rp.data)
 
         # -- data path ---------------------------------------------------------------------
-        wiring.connect(m, wiring.flipped(self.cmd), dec.cmd)
+        wiring.connect(m, wiring.flipped(self.cmd), cmd_skid.i)
+        wiring.connect(m, cmd_skid.o, dec.cmd)
         wiring.connect(m, dec.matmul, eng.matmul)
-        wiring.connect(m, eng.slices, arr.slices)
+        wiring.connect(m, eng.slices, slice_skid.i)
+        wiring.connect(m, slice_skid.o, arr.slices)
+        # the store's row FIFO has a registered ready already: no skid buffer needed here
         wiring.connect(m, arr.results, st.rows)
         wiring.connect(m, eng.store, squeue.inp)
         wiring.connect(m, squeue.out, st.desc)
@@ -128,22 +144,24 @@ class Accelerator(wiring.Component):
             dec.param_groups[1].eq(eng.param_groups[1]),
             dec.param_groups[2].eq(squeue.param_groups[0]),
             dec.param_groups[3].eq(squeue.param_groups[1]),
-            dec.idle.eq(eng.idle & st.idle & squeue.empty),
+            dec.idle.eq(eng.idle & slice_skid.empty & st.idle & squeue.empty),
         ]
 
         # -- result stream: answers only flow when everything else is idle ----------------
+        res_in = res_skid.i
         with m.If(dec.response.valid):
             m.d.comb += [
-                self.res.valid.eq(1),
-                self.res.payload.eq(dec.response.payload),
-                dec.response.ready.eq(self.res.ready),
+                res_in.valid.eq(1),
+                res_in.payload.eq(dec.response.payload),
+                dec.response.ready.eq(res_in.ready),
             ]
         with m.Else():
             m.d.comb += [
-                self.res.valid.eq(st.words.valid),
-                self.res.payload.eq(st.words.payload),
-                st.words.ready.eq(self.res.ready),
+                res_in.valid.eq(st.words.valid),
+                res_in.payload.eq(st.words.payload),
+                st.words.ready.eq(res_in.ready),
             ]
+        wiring.connect(m, res_skid.o, wiring.flipped(self.res))
 
         # -- status ---------------------------------------------------------------------------
         err_code = Signal(8)
@@ -154,9 +172,17 @@ class Accelerator(wiring.Component):
         overflow_seen = Signal()
         new_error = Signal()
         new_code = Signal(8)
-        m.d.sync += overflow_seen.eq(arr.overflow)
-        with m.If(dec.error_valid):
-            m.d.comb += [new_error.eq(1), new_code.eq(dec.error_code)]
+        # the decoder's error pulse is registered before it updates the status (a STATUS
+        # command answers many cycles after any earlier command's CHECK)
+        dec_error = Signal()
+        dec_code = Signal(8)
+        m.d.sync += [
+            overflow_seen.eq(arr.overflow),
+            dec_error.eq(dec.error_valid),
+            dec_code.eq(dec.error_code),
+        ]
+        with m.If(dec_error):
+            m.d.comb += [new_error.eq(1), new_code.eq(dec_code)]
         with m.Elif(arr.overflow & ~overflow_seen):
             m.d.comb += [new_error.eq(1), new_code.eq(isa.ErrorCode.ACC_OVERFLOW)]
         with m.If(dec.clear_status):
@@ -184,22 +210,33 @@ class Accelerator(wiring.Component):
         ]
 
         # -- counters ---------------------------------------------------------------------------
+        # The engine's events are registered first (counted one cycle late): this keeps the
+        # array's handshake out of the counters' carry chains. STATUS/COUNTERS answer only
+        # after the engine has been idle for two cycles, so no event is missed.
         names = isa.COUNTER_NAMES
         counters = {name: Signal(32, name=f"count_{name}") for name in names}
+        slice_in = Signal()
+        stall = Signal()
+        # counted where slices enter the array (after the skid buffer), as before it existed
+        arr_in = arr.slices.valid & arr.slices.ready
+        m.d.sync += [
+            slice_in.eq(arr_in),
+            stall.eq((eng.stall | eng.slice_in | ~slice_skid.empty) & ~arr_in),
+        ]
         incr = {
             "cycles": 1,
-            "busy": eng.slice_in,
-            "macs": Mux(eng.slice_in, c.peak_macs_per_cycle, 0),
-            "stalls": eng.stall,
+            "busy": slice_in,
+            "macs": Mux(slice_in, c.peak_macs_per_cycle, 0),
+            "stalls": stall,
         }
         for i, name in enumerate(names):
             ctr = counters[name]
-            total = Signal(34, name=f"next_{name}")
+            total = Signal(33, name=f"next_{name}")  # increments are < 2**32: one carry-out
             m.d.comb += [total.eq(ctr + incr[name]), dec.counters[i].eq(ctr)]
             with m.If(dec.clear_counters):
                 m.d.sync += ctr.eq(0)
-            with m.Elif(total > COUNTER_MAX):
+            with m.Elif(total[32]):
                 m.d.sync += ctr.eq(COUNTER_MAX)
             with m.Else():
-                m.d.sync += ctr.eq(total)
+                m.d.sync += ctr.eq(total[:32])
         return m

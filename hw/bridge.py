@@ -117,7 +117,8 @@ class SerialBridge(wiring.Component):
         HUNT, SEQ, LEN0, LEN1, DATA, CRC0, CRC1, EXEC, REPLY = range(9)
         seq = Signal(8)
         expected = Signal(8)
-        length = Signal(16)
+        len_lo = Signal(8)  # low byte of ``len`` until the high byte arrives
+        length = Signal(range(self.max_words + 1))  # ``len`` once checked <= max_words
         crc = Signal(16, init=0xFFFF)
         crc_rx = Signal(16)
         byte_idx = Signal(range(nb))
@@ -155,11 +156,16 @@ class SerialBridge(wiring.Component):
                     m.d.sync += [seq.eq(b), crc.eq(next_crc), state.eq(LEN0)]
             with m.Case(LEN0):
                 with m.If(got):
-                    m.d.sync += [length[:8].eq(b), crc.eq(next_crc), state.eq(LEN1)]
+                    m.d.sync += [len_lo.eq(b), crc.eq(next_crc), state.eq(LEN1)]
             with m.Case(LEN1):
                 with m.If(got):
-                    m.d.sync += [length[8:].eq(b), crc.eq(next_crc), byte_idx.eq(0), word_idx.eq(0)]
-                    full_len = Cat(length[:8], b)
+                    full_len = Cat(len_lo, b)
+                    m.d.sync += [
+                        length.eq(full_len),  # truncated: only used when it fits
+                        crc.eq(next_crc),
+                        byte_idx.eq(0),
+                        word_idx.eq(0),
+                    ]
                     with m.If(full_len > self.max_words):
                         m.d.sync += reply(TYPE_NACK, Nack.LENGTH)
                     with m.Elif(full_len == 0):

@@ -9,36 +9,66 @@ without writing anything, so the next command decodes normally.
 Hazards: a LOAD_A/LOAD_B waits while the range it writes overlaps a range an
 active or queued MATMUL reads; a LOAD_PARAM waits while a pending int8 store
 will read one of the groups it writes; STATUS and COUNTERS wait until the
-engine and the result path are idle. Timing: one command word per cycle in
-every state that consumes words.
+engine and the result path are idle.
+
+Timing: one command word per cycle in every state that consumes words. After
+the last argument word the decoder spends one cycle in ``RANGE`` (every
+argument check settles into its own flag register) and one in ``CHECK`` (the
+opcode's flags in priority order: error or go); the hazard and idle
+inputs are registered (the busy ranges only shrink until the decoder itself
+pushes a MATMUL, so a one-cycle-old "no hazard" is still true). Arithmetic is
+only as wide as the buffers: a 16/32-bit address or count that cannot fit is
+caught by an OR over its high bits, and sums are ``end_bits + 1`` wide.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal
-from amaranth.lib import data, stream, wiring
+from amaranth.hdl import Cat, Module, Mux, Signal, Value
+from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from . import isa
 from .arith import const_mul
 from .config import AccelConfig
-from .layouts import ADDR_W, group_use_layout, matmul_desc_layout, range_layout
+from .layouts import addr_bits, end_bits, group_use_layout, matmul_desc_layout, range_layout
 
 __all__ = ["CommandDecoder"]
 
 
-class _State:
-    """Decoder FSM states (plain ints so they mix with `Mux`)."""
+class Op(enum.Enum, shape=isa.OPCODE_BITS):
+    """`isa.Opcode` as an Amaranth enum (for the decoder's opcode register)."""
 
-    HEADER = 0
-    ARGS = 1
-    CHECK = 2
-    WAIT = 3
-    LOAD = 4
-    PARAM = 5
-    PUSH = 6
-    RESPOND = 7
-    SKIP = 8
+    NOP = isa.Opcode.NOP.value
+    LOAD_A = isa.Opcode.LOAD_A.value
+    LOAD_B = isa.Opcode.LOAD_B.value
+    LOAD_PARAM = isa.Opcode.LOAD_PARAM.value
+    MATMUL = isa.Opcode.MATMUL.value
+    STATUS = isa.Opcode.STATUS.value
+    COUNTERS = isa.Opcode.COUNTERS.value
+
+
+class _Registers:
+    """The decoder's registers as attributes (built by `CommandDecoder._registers`)."""
+
+    def __init__(self, **signals) -> None:
+        self.__dict__.update(signals)
+
+
+def _sum_exceeds(base: Value, count: Value, limit: int) -> tuple[Value, Value]:
+    """``(base + count > limit, base + count)`` with an adder only ``end_bits(limit) + 1`` wide.
+
+    Operands wider than ``w = limit.bit_length()`` bits exceed ``limit`` as soon
+    as a high bit is set (an OR-reduce); otherwise the ``w + 1``-bit sum is
+    compared. The returned sum is its low ``w`` bits, exact whenever it does
+    not exceed ``limit``.
+    """
+    w = max(1, limit.bit_length())
+    high = [v[w:] for v in (base, count) if len(v) > w]
+    total = base[:w] + count[:w]
+    over = total > limit
+    if high:
+        over = Cat(*high).any() | over
+    return over, total[:w]
 
 
 class CommandDecoder(wiring.Component):
@@ -51,8 +81,8 @@ class CommandDecoder(wiring.Component):
     b_wr_addr, b_wr_data, b_wr_en : Out   B buffer write port (entry = cols bytes)
     p_wr_group, p_wr_lane, p_wr_field, p_wr_data, p_wr_en : Out
         Parameter write: ``field`` 0 bias, 1 multiplier, 2 shift (6-bit), lane in 0..cols-1.
-    matmul : Out(stream.Signature(matmul_desc_layout()))
-    busy_ranges : In(ArrayLayout(range_layout(), 2))  ranges read by active/queued MATMULs
+    matmul : Out(stream.Signature(matmul_desc_layout(config)))  valid and payload registered
+    busy_ranges : In(ArrayLayout(range_layout(config), 2))  ranges read by active/queued MATMULs
     param_groups : In(ArrayLayout(group_use_layout(), 4))  groups pending int8 stores read
     idle : In(1)  engine, array and result path have no work
     status_word : In(32), counters : In(ArrayLayout(32, 4))
@@ -79,8 +109,8 @@ class CommandDecoder(wiring.Component):
                 "p_wr_field": Out(2),
                 "p_wr_data": Out(32),
                 "p_wr_en": Out(1),
-                "matmul": Out(stream.Signature(matmul_desc_layout())),
-                "busy_ranges": In(data.ArrayLayout(range_layout(), 2)),
+                "matmul": Out(stream.Signature(matmul_desc_layout(c))),
+                "busy_ranges": In(data.ArrayLayout(range_layout(c), 2)),
                 "param_groups": In(data.ArrayLayout(group_use_layout(), 4)),
                 "idle": In(1),
                 "status_word": In(32),
@@ -94,310 +124,404 @@ class CommandDecoder(wiring.Component):
             }
         )
 
-    def elaborate(self, platform):
+    # -- registers ---------------------------------------------------------------------
+
+    def _registers(self) -> _Registers:
         c = self.config
+        wpe_max = max(c.a_words_per_entry, c.b_words_per_entry)
+        n_resp = len(isa.COUNTER_NAMES) + 1
+        return _Registers(
+            opcode=Signal(Op),
+            remaining=Signal(isa.LENGTH_BITS),  # words of this command not yet consumed
+            rem_zero=Signal(),  # registered remaining == 0 (keeps 24-bit compares off the FSM)
+            rem_one=Signal(),  # registered remaining == 1
+            args=[Signal(32, name=f"arg{i}") for i in range(3)],
+            nargs=Signal(2),
+            argi=Signal(2),
+            error=Signal(8),  # framing error found in HEADER, 0 = none
+            # RANGE results (registered every cycle from the stable argument words)
+            load_end=Signal(end_bits(max(c.a_depth, c.b_depth)), name="load_end"),
+            a_end=Signal(end_bits(c.a_depth), name="mm_a_end"),
+            b_end=Signal(end_bits(c.b_depth), name="mm_b_end"),
+            end_ch=Signal(end_bits(c.param_depth * c.cols), name="load_end_ch"),
+            overlap=Signal(name="hz_overlap"),
+            param_hit=Signal(name="hz_param"),
+            idle=Signal(name="idle_r"),
+            # LOAD: entry assembly
+            is_a=Signal(),
+            wpe=Signal(range(wpe_max + 1)),
+            word_in_entry=Signal(range(wpe_max + 1)),
+            load_addr=Signal(addr_bits(max(c.a_depth, c.b_depth))),
+            held=[Signal(c.bus_bits, name=f"held{i}") for i in range(wpe_max - 1)],
+            # PARAM
+            p_group=Signal(end_bits(c.param_depth)),
+            p_lane=Signal(range(c.cols)),
+            p_field=Signal(2),
+            # RESPOND
+            resp_index=Signal(range(n_resp)),
+            resp_count=Signal(range(n_resp)),
+            resp_clear=Signal(),
+            resp_is_status=Signal(),
+        )
+
+    def elaborate(self, platform):
         m = Module()
+        r = self._registers()
+        self._outputs(m, r)
+        self._precompute(m, r)
+        self._hazards(m, r)
+        flags = self._arg_flags(m, r)
+        with m.FSM(init="HEADER"):
+            with m.State("HEADER"):
+                self._header(m, r)
+            with m.State("ARGS"):
+                self._args(m, r)
+            with m.State("RANGE"):  # the argument flags settle into their registers
+                m.next = "CHECK"
+            with m.State("CHECK"):
+                self._check(m, r, self._arg_error(m, r, flags))
+            with m.State("WAIT"):
+                self._wait(m, r)
+            with m.State("LOAD"):
+                self._load(m, r)
+            with m.State("PARAM"):
+                self._param(m, r)
+            with m.State("PUSH"):
+                m.d.comb += self.matmul.valid.eq(1)
+                with m.If(self.matmul.ready):
+                    m.next = "HEADER"
+            with m.State("RESPOND"):
+                self._respond(m, r)
+            with m.State("SKIP"):
+                m.d.comb += self.cmd.ready.eq(1)
+                with m.If(self.cmd.valid):
+                    self._consume(m, r)
+                    with m.If(r.rem_one):
+                        m.next = "HEADER"
+        return m
+
+    # -- datapath outputs --------------------------------------------------------------
+
+    def _outputs(self, m, r):
+        """Write ports and the MATMUL descriptor, all straight from registers."""
+        c = self.config
         word = self.cmd.payload
-        low = word[:32]
-
-        state = Signal(range(9))
-        opcode = Signal(8)
-        remaining = Signal(isa.LENGTH_BITS)  # words of this command not yet consumed
-        args = [Signal(32, name=f"arg{i}") for i in range(3)]
-        nargs = Signal(2)
-        argi = Signal(2)
-        error = Signal(8)  # error found by CHECK (0 = none)
-
-        # -- LOAD state: entry assembly ---------------------------------------------
-        is_a = Signal()
-        wpe = Signal(range(max(c.a_words_per_entry, c.b_words_per_entry) + 1))
-        word_in_entry = Signal.like(wpe)
-        load_addr = Signal(ADDR_W)
-        held = [
-            Signal(c.bus_bits, name=f"held{i}")
-            for i in range(max(c.a_words_per_entry, c.b_words_per_entry) - 1)
-        ]
+        a0, a1, a2 = r.args
         # the words of one entry, first word in the least significant bits
-        a_entry = Cat(*held[: c.a_words_per_entry - 1], word)
-        b_entry = Cat(*held[: c.b_words_per_entry - 1], word)
-
-        # -- PARAM state ------------------------------------------------------------
-        p_group = Signal(range(c.param_depth + 1))
-        p_lane = Signal(range(c.cols))
-        p_field = Signal(2)
-
-        # -- RESPOND state ------------------------------------------------------------
-        resp_index = Signal(range(len(isa.COUNTER_NAMES) + 1))
-        resp_count = Signal(range(len(isa.COUNTER_NAMES) + 1))
-        resp_clear = Signal()
-        resp_is_status = Signal()
-
+        a_entry = Cat(*r.held[: c.a_words_per_entry - 1], word)
+        b_entry = Cat(*r.held[: c.b_words_per_entry - 1], word)
+        mm = self.matmul.payload
+        flags = a1[16:24]
         m.d.comb += [
             self.a_wr_data.eq(a_entry[: 8 * c.rows]),
             self.b_wr_data.eq(b_entry[: 8 * c.cols]),
-            self.a_wr_addr.eq(load_addr),
-            self.b_wr_addr.eq(load_addr),
-            self.p_wr_group.eq(p_group),
-            self.p_wr_lane.eq(p_lane),
-            self.p_wr_field.eq(p_field),
-            self.p_wr_data.eq(low),
-        ]
-
-        # -- argument decoding (valid in CHECK) -------------------------------------
-        a0, a1, a2 = args
-        mm = self.matmul.payload
-        mm_flags = a1[16:24]
-        m.d.comb += [
+            self.a_wr_addr.eq(r.load_addr),
+            self.b_wr_addr.eq(r.load_addr),
+            self.p_wr_group.eq(r.p_group),
+            self.p_wr_lane.eq(r.p_lane),
+            self.p_wr_field.eq(r.p_field),
+            self.p_wr_data.eq(word[:32]),
+            # fields are truncated to the layout widths; RANGE checked they fit
             mm.a_addr.eq(a0[:16]),
             mm.b_addr.eq(a0[16:32]),
+            mm.a_end.eq(r.a_end),
+            mm.b_end.eq(r.b_end),
             mm.k.eq(a1[:16]),
-            mm.accumulate.eq(mm_flags[0]),
-            mm.store.eq(mm_flags[1]),
-            mm.raw.eq(mm_flags[2]),
+            mm.accumulate.eq(flags[0]),
+            mm.store.eq(flags[1]),
+            mm.raw.eq(flags[2]),
             mm.group.eq(a1[24:32]),
             mm.zero_point.eq(a2[0:8]),
             mm.act_min.eq(a2[8:16]),
             mm.act_max.eq(a2[16:24]),
         ]
-        load_count = a1  # entries (LOAD_A/B) or channels (LOAD_PARAM)
-        a_end = Signal(34)
-        b_end = Signal(34)
-        m.d.comb += [
-            a_end.eq(a0[:16] + a1[:16]),
-            b_end.eq(a0[16:32] + a1[:16]),
-        ]
-        load_end = Signal(34)
-        load_end_ch = Signal(48)  # LOAD_PARAM: one past the last channel written
-        m.d.comb += [
-            load_end.eq(a0 + load_count),
-            load_end_ch.eq(const_mul(a0, c.cols) + load_count),
+
+    def _precompute(self, m, r):
+        """End points of the pending command, registered (valid from CHECK on)."""
+        c = self.config
+        a0, a1, _ = r.args
+        is_a = r.opcode == Op.LOAD_A
+        _, a_load_end = _sum_exceeds(a0, a1, c.a_depth)
+        _, b_load_end = _sum_exceeds(a0, a1, c.b_depth)
+        _, mm_a_end = _sum_exceeds(a0[:16], a1[:16], c.a_depth)
+        _, mm_b_end = _sum_exceeds(a0[16:32], a1[:16], c.b_depth)
+        pw = end_bits(c.param_depth)
+        _, end_ch = _sum_exceeds(const_mul(a0[:pw], c.cols), a1, c.param_depth * c.cols)
+        m.d.sync += [
+            r.load_end.eq(Mux(is_a, a_load_end, b_load_end)),
+            r.a_end.eq(mm_a_end),
+            r.b_end.eq(mm_b_end),
+            r.end_ch.eq(end_ch),
         ]
 
-        # hazard: does the pending load range [a0, a0 + count) overlap a busy read range?
-        overlap = Signal()
+    def _hazards(self, m, r):
+        """Registered hazard and idle flags (see module docstring for why that is safe)."""
+        c = self.config
+        a0 = r.args[0]
+        is_a = r.opcode == Op.LOAD_A
+        lo_w = len(r.load_end)
         hits = []
-        for r in range(2):
-            rng = self.busy_ranges[r]
-            lo = Signal(ADDR_W, name=f"hz_lo{r}")
-            hi = Signal(ADDR_W, name=f"hz_hi{r}")
-            m.d.comb += [
-                lo.eq(Mux(opcode == isa.Opcode.LOAD_A, rng.a_lo, rng.b_lo)),
-                hi.eq(Mux(opcode == isa.Opcode.LOAD_A, rng.a_hi, rng.b_hi)),
-            ]
-            hits.append(rng.valid & (a0 < hi) & (lo < load_end))
-        m.d.comb += overlap.eq(hits[0] | hits[1])
-
-        # hazard: does LOAD_PARAM write a group a pending int8 store reads?
-        param_hit = Signal()
+        for rng in self.busy_ranges:
+            lo = Mux(is_a, rng.a_lo, rng.b_lo)
+            hi = Mux(is_a, rng.a_hi, rng.b_hi)
+            hits.append(rng.valid & (a0[:lo_w] < hi) & (lo < r.load_end))
+        gw = addr_bits(c.param_depth)  # int8 store groups were checked < param_depth
         p_hits = []
         for g in self.param_groups:
-            p_hits.append(g.valid & (g.group >= a0) & (const_mul(g.group, c.cols) < load_end_ch))
-        m.d.comb += param_hit.eq(Cat(*p_hits).any())
+            group = g.group[:gw]
+            p_hits.append(g.valid & (group >= a0[:gw]) & (const_mul(group, c.cols) < r.end_ch))
+        m.d.sync += [
+            r.overlap.eq(Cat(*hits).any()),
+            r.param_hit.eq(Cat(*p_hits).any()),
+            r.idle.eq(self.idle),
+        ]
 
-        m.d.comb += self.error_code.eq(error)
-        with m.Switch(state):
-            with m.Case(_State.HEADER):
-                m.d.comb += self.cmd.ready.eq(1)
-                with m.If(self.cmd.valid):
-                    op = low[:8]
-                    length = low[8:32]
-                    m.d.sync += [opcode.eq(op), remaining.eq(length), argi.eq(0), error.eq(0)]
-                    with m.Switch(op):
-                        with m.Case(isa.Opcode.NOP):
-                            m.d.sync += state.eq(Mux(length == 0, _State.HEADER, _State.SKIP))
-                        with m.Case(isa.Opcode.LOAD_A, isa.Opcode.LOAD_B, isa.Opcode.LOAD_PARAM):
-                            m.d.sync += nargs.eq(2)
-                            with m.If(length < 2):
-                                m.d.sync += [
-                                    error.eq(isa.ErrorCode.BAD_LENGTH),
-                                    state.eq(_State.CHECK),
-                                ]
-                            with m.Else():
-                                m.d.sync += state.eq(_State.ARGS)
-                        with m.Case(isa.Opcode.MATMUL):
-                            m.d.sync += nargs.eq(3)
-                            with m.If(length != 3):
-                                m.d.sync += [
-                                    error.eq(isa.ErrorCode.BAD_LENGTH),
-                                    state.eq(_State.CHECK),
-                                ]
-                            with m.Else():
-                                m.d.sync += state.eq(_State.ARGS)
-                        with m.Case(isa.Opcode.STATUS, isa.Opcode.COUNTERS):
-                            m.d.sync += [nargs.eq(1), args[0].eq(0)]
-                            with m.If(length > 1):
-                                m.d.sync += [
-                                    error.eq(isa.ErrorCode.BAD_LENGTH),
-                                    state.eq(_State.CHECK),
-                                ]
-                            with m.Elif(length == 1):
-                                m.d.sync += state.eq(_State.ARGS)
-                            with m.Else():
-                                m.d.sync += state.eq(_State.CHECK)
-                        with m.Default():
-                            m.d.sync += [
-                                error.eq(isa.ErrorCode.UNKNOWN_OPCODE),
-                                state.eq(_State.CHECK),
-                            ]
+    # -- framing -------------------------------------------------------------------------
 
-            with m.Case(_State.ARGS):
-                m.d.comb += self.cmd.ready.eq(1)
-                with m.If(self.cmd.valid):
-                    with m.Switch(argi):
-                        for i in range(3):
-                            with m.Case(i):
-                                m.d.sync += args[i].eq(low)
-                    m.d.sync += [argi.eq(argi + 1), remaining.eq(remaining - 1)]
-                    with m.If(argi + 1 == nargs):
-                        m.d.sync += state.eq(_State.CHECK)
+    def _header(self, m, r):
+        """Latch opcode and length; framing errors go straight to CHECK."""
+        low = self.cmd.payload[:32]
+        op, length = low[:8], low[8:32]
+        m.d.comb += self.cmd.ready.eq(1)
 
-            with m.Case(_State.CHECK):
-                # `error` may already hold a framing error from HEADER.
-                with m.If(error != 0):
-                    m.d.comb += self.error_valid.eq(1)
-                    m.d.sync += state.eq(Mux(remaining == 0, _State.HEADER, _State.SKIP))
+        def framing(bad_length, nargs):
+            m.d.sync += r.nargs.eq(nargs)
+            with m.If(bad_length):
+                m.d.sync += r.error.eq(isa.ErrorCode.BAD_LENGTH)
+                m.next = "CHECK"
+            with m.Else():
+                m.next = "ARGS"
+
+        with m.If(self.cmd.valid):
+            m.d.sync += [
+                r.opcode.eq(op),
+                r.remaining.eq(length),
+                r.rem_zero.eq(length == 0),
+                r.rem_one.eq(length == 1),
+                r.argi.eq(0),
+                r.error.eq(0),
+            ]
+            with m.Switch(op):
+                with m.Case(Op.NOP):
+                    with m.If(length != 0):
+                        m.next = "SKIP"
+                with m.Case(Op.LOAD_A, Op.LOAD_B, Op.LOAD_PARAM):
+                    framing(length < 2, 2)
+                with m.Case(Op.MATMUL):
+                    framing(length != 3, 3)
+                with m.Case(Op.STATUS, Op.COUNTERS):
+                    m.d.sync += r.args[0][0].eq(0)  # no argument word: no clear
+                    with m.If(length == 0):
+                        m.next = "CHECK"
+                    with m.Else():
+                        framing(length != 1, 1)
+                with m.Default():
+                    m.d.sync += r.error.eq(isa.ErrorCode.UNKNOWN_OPCODE)
+                    m.next = "CHECK"
+
+    def _args(self, m, r):
+        m.d.comb += self.cmd.ready.eq(1)
+        with m.If(self.cmd.valid):
+            with m.Switch(r.argi):
+                for i in range(3):
+                    with m.Case(i):
+                        m.d.sync += r.args[i].eq(self.cmd.payload[:32])
+            m.d.sync += r.argi.eq(r.argi + 1)
+            self._consume(m, r)
+            with m.If(r.argi + 1 == r.nargs):
+                m.next = "RANGE"
+
+    # -- checks ----------------------------------------------------------------------------
+
+    def _arg_flags(self, m, r):
+        """Every argument check as its own flag, registered each cycle (valid in CHECK).
+
+        Each flag is one narrow compare of the argument words (stable from RANGE
+        on); `_arg_error` picks the opcode's flags in priority order in CHECK.
+        """
+        c = self.config
+        a0, a1, a2 = r.args
+        count = a1  # entries (LOAD_A/B) or channels (LOAD_PARAM)
+        # `remaining` < 2**24, so a count with any of bits 24..31 set never matches it
+        count_hi = count[isa.LENGTH_BITS :].any()
+        count_lo = count[: isa.LENGTH_BITS]
+        pw = end_bits(c.param_depth)
+        k = a1[:16]
+        int8_store = a1[17] & ~a1[18]  # MatmulFlags STORE and not RAW
+        act_min, act_max = a2[8:16].as_signed(), a2[16:24].as_signed()
+        checks = {
+            "len_a": count_hi | (r.remaining != const_mul(count_lo, c.a_words_per_entry)),
+            "len_b": count_hi | (r.remaining != const_mul(count_lo, c.b_words_per_entry)),
+            "len_p": count_hi | (r.remaining != const_mul(count_lo, 3)),
+            "load_a": _sum_exceeds(a0, count, c.a_depth)[0],
+            "load_b": _sum_exceeds(a0, count, c.b_depth)[0],
+            "param": a0[pw:].any()
+            | (a0[:pw] >= c.param_depth)
+            | _sum_exceeds(const_mul(a0[:pw], c.cols), count, c.param_depth * c.cols)[0],
+            "k_zero": k == 0,
+            "mm_a": _sum_exceeds(a0[:16], k, c.a_depth)[0],
+            "mm_b": _sum_exceeds(a0[16:32], k, c.b_depth)[0],
+            "mm_group": int8_store & (a1[24:32] >= c.param_depth),
+            "mm_clamp": int8_store & (act_min > act_max),
+        }
+        flags = {name: Signal(name=f"bad_{name}") for name in checks}
+        m.d.sync += [flags[name].eq(value) for name, value in checks.items()]
+        return flags
+
+    def _arg_error(self, m, r, flags) -> Value:
+        """The command's `ErrorCode` in CHECK: the framing error, else the first failed check."""
+        E = isa.ErrorCode
+        f = flags
+        bad = Signal(8, name="cmd_error")
+        m.d.comb += bad.eq(r.error)
+        with m.If(r.error == 0):
+            with m.Switch(r.opcode):
+                with m.Case(Op.LOAD_A):
+                    with m.If(f["len_a"]):
+                        m.d.comb += bad.eq(E.BAD_LENGTH)
+                    with m.Elif(f["load_a"]):
+                        m.d.comb += bad.eq(E.A_RANGE)
+                with m.Case(Op.LOAD_B):
+                    with m.If(f["len_b"]):
+                        m.d.comb += bad.eq(E.BAD_LENGTH)
+                    with m.Elif(f["load_b"]):
+                        m.d.comb += bad.eq(E.B_RANGE)
+                with m.Case(Op.LOAD_PARAM):
+                    with m.If(f["len_p"]):
+                        m.d.comb += bad.eq(E.BAD_LENGTH)
+                    with m.Elif(f["param"]):
+                        m.d.comb += bad.eq(E.PARAM_RANGE)
+                with m.Case(Op.MATMUL):
+                    with m.If(f["k_zero"]):
+                        m.d.comb += bad.eq(E.BAD_K)
+                    with m.Elif(f["mm_a"]):
+                        m.d.comb += bad.eq(E.A_RANGE)
+                    with m.Elif(f["mm_b"]):
+                        m.d.comb += bad.eq(E.B_RANGE)
+                    with m.Elif(f["mm_group"]):
+                        m.d.comb += bad.eq(E.PARAM_RANGE)
+                    with m.Elif(f["mm_clamp"]):
+                        m.d.comb += bad.eq(E.BAD_CLAMP)
+        return bad
+
+    @staticmethod
+    def _consume(m, r):
+        """One word of the command taken: count down, with the end flags a cycle ahead."""
+        m.d.sync += [
+            r.remaining.eq(r.remaining - 1),
+            r.rem_zero.eq(r.remaining == 1),
+            r.rem_one.eq(r.remaining == 2),
+        ]
+
+    @staticmethod
+    def _done_or(m, r, state):
+        """Next: HEADER if the command has no words left, else ``state``."""
+        with m.If(r.rem_zero):
+            m.next = "HEADER"
+        with m.Else():
+            m.next = state
+
+    def _check(self, m, r, bad):
+        """Report the command's error ``bad``, or go on to its data phase.
+
+        The data-phase registers are set up whatever ``bad`` is (a bad command
+        only skips words), so ``bad`` drives just ``error_valid`` and the state.
+        """
+        c = self.config
+        a0 = r.args[0]
+        is_a = r.opcode == Op.LOAD_A
+        is_status = r.opcode == Op.STATUS
+        m.d.sync += [
+            r.is_a.eq(is_a),
+            r.wpe.eq(Mux(is_a, c.a_words_per_entry, c.b_words_per_entry)),
+            r.word_in_entry.eq(0),
+            r.load_addr.eq(a0),
+            r.p_group.eq(a0),
+            r.p_lane.eq(0),
+            r.p_field.eq(0),
+            r.resp_index.eq(0),
+            r.resp_clear.eq(a0[0]),
+            r.resp_is_status.eq(is_status),
+            r.resp_count.eq(Mux(is_status, 1, len(isa.COUNTER_NAMES))),
+        ]
+        m.d.comb += self.error_code.eq(bad)
+        with m.If(bad != 0):
+            m.d.comb += self.error_valid.eq(1)
+            self._done_or(m, r, "SKIP")
+        with m.Elif(r.opcode == Op.MATMUL):
+            m.next = "PUSH"
+        with m.Else():
+            m.next = "WAIT"
+
+    def _wait(self, m, r):
+        """Hold a LOAD until no hazard, a STATUS/COUNTERS until idle."""
+        with m.Switch(r.opcode):
+            with m.Case(Op.LOAD_A, Op.LOAD_B):
+                with m.If(~r.overlap):
+                    self._done_or(m, r, "LOAD")
+            with m.Case(Op.LOAD_PARAM):
+                with m.If(~r.param_hit):
+                    self._done_or(m, r, "PARAM")
+            with m.Default():  # STATUS / COUNTERS
+                with m.If(r.idle):
+                    m.next = "RESPOND"
+
+    # -- data phases ---------------------------------------------------------------------
+
+    def _load(self, m, r):
+        """LOAD_A/B payload: assemble ``wpe`` words per entry, write, advance the address."""
+        m.d.comb += self.cmd.ready.eq(1)
+        with m.If(self.cmd.valid):
+            self._consume(m, r)
+            with m.If(r.word_in_entry + 1 == r.wpe):
+                m.d.comb += [self.a_wr_en.eq(r.is_a), self.b_wr_en.eq(~r.is_a)]
+                m.d.sync += [r.word_in_entry.eq(0), r.load_addr.eq(r.load_addr + 1)]
+            with m.Else():
+                m.d.sync += r.word_in_entry.eq(r.word_in_entry + 1)
+                for i, held in enumerate(r.held):
+                    with m.If(r.word_in_entry == i):
+                        m.d.sync += held.eq(self.cmd.payload)
+            with m.If(r.rem_one):
+                m.next = "HEADER"
+
+    def _param(self, m, r):
+        """LOAD_PARAM payload: bias, multiplier, shift per channel."""
+        c = self.config
+        low = self.cmd.payload[:32]
+        m.d.comb += self.cmd.ready.eq(1)
+        with m.If(self.cmd.valid):
+            m.d.comb += self.p_wr_en.eq(1)
+            self._consume(m, r)
+            with m.If(r.p_field == 2):
+                # shift words must be a sign extension of 6 bits
+                top = low[5:32]
+                with m.If(~(top.all() | ~top.any())):
+                    m.d.comb += self.shift_truncated.eq(1)
+                m.d.sync += r.p_field.eq(0)
+                with m.If(r.p_lane == c.cols - 1):
+                    m.d.sync += [r.p_lane.eq(0), r.p_group.eq(r.p_group + 1)]
                 with m.Else():
-                    bad = Signal(8)
-                    with m.Switch(opcode):
-                        with m.Case(isa.Opcode.LOAD_A, isa.Opcode.LOAD_B):
-                            wpe_c = Mux(
-                                opcode == isa.Opcode.LOAD_A,
-                                c.a_words_per_entry,
-                                c.b_words_per_entry,
-                            )
-                            depth = Mux(opcode == isa.Opcode.LOAD_A, c.a_depth, c.b_depth)
-                            range_err = Mux(
-                                opcode == isa.Opcode.LOAD_A,
-                                isa.ErrorCode.A_RANGE,
-                                isa.ErrorCode.B_RANGE,
-                            )
-                            need = Mux(
-                                opcode == isa.Opcode.LOAD_A,
-                                const_mul(load_count, c.a_words_per_entry),
-                                const_mul(load_count, c.b_words_per_entry),
-                            )
-                            with m.If(remaining != need):
-                                m.d.comb += bad.eq(isa.ErrorCode.BAD_LENGTH)
-                            with m.Elif(load_end > depth):
-                                m.d.comb += bad.eq(range_err)
-                            m.d.sync += [
-                                is_a.eq(opcode == isa.Opcode.LOAD_A),
-                                wpe.eq(wpe_c),
-                                word_in_entry.eq(0),
-                                load_addr.eq(a0),
-                            ]
-                        with m.Case(isa.Opcode.LOAD_PARAM):
-                            with m.If(remaining != const_mul(load_count, 3)):
-                                m.d.comb += bad.eq(isa.ErrorCode.BAD_LENGTH)
-                            with m.Elif(
-                                (a0 >= c.param_depth)
-                                | (const_mul(a0, c.cols) + load_count > c.param_depth * c.cols)
-                            ):
-                                m.d.comb += bad.eq(isa.ErrorCode.PARAM_RANGE)
-                            m.d.sync += [p_group.eq(a0), p_lane.eq(0), p_field.eq(0)]
-                        with m.Case(isa.Opcode.MATMUL):
-                            with m.If(mm.k == 0):
-                                m.d.comb += bad.eq(isa.ErrorCode.BAD_K)
-                            with m.Elif(a_end > c.a_depth):
-                                m.d.comb += bad.eq(isa.ErrorCode.A_RANGE)
-                            with m.Elif(b_end > c.b_depth):
-                                m.d.comb += bad.eq(isa.ErrorCode.B_RANGE)
-                            with m.Elif(mm.store & ~mm.raw & (mm.group >= c.param_depth)):
-                                m.d.comb += bad.eq(isa.ErrorCode.PARAM_RANGE)
-                            with m.Elif(mm.store & ~mm.raw & (mm.act_min > mm.act_max)):
-                                m.d.comb += bad.eq(isa.ErrorCode.BAD_CLAMP)
-                        with m.Case(isa.Opcode.STATUS, isa.Opcode.COUNTERS):
-                            m.d.sync += [
-                                resp_index.eq(0),
-                                resp_clear.eq(a0[0]),
-                                resp_is_status.eq(opcode == isa.Opcode.STATUS),
-                                resp_count.eq(
-                                    Mux(opcode == isa.Opcode.STATUS, 1, len(isa.COUNTER_NAMES))
-                                ),
-                            ]
-                    with m.If(bad != 0):
-                        m.d.comb += [self.error_valid.eq(1), self.error_code.eq(bad)]
-                        m.d.sync += state.eq(Mux(remaining == 0, _State.HEADER, _State.SKIP))
-                    with m.Else():
-                        m.d.sync += state.eq(_State.WAIT)
+                    m.d.sync += r.p_lane.eq(r.p_lane + 1)
+            with m.Else():
+                m.d.sync += r.p_field.eq(r.p_field + 1)
+            with m.If(r.rem_one):
+                m.next = "HEADER"
 
-            with m.Case(_State.WAIT):
-                with m.Switch(opcode):
-                    with m.Case(isa.Opcode.LOAD_A, isa.Opcode.LOAD_B):
-                        with m.If(~overlap):
-                            m.d.sync += state.eq(Mux(remaining == 0, _State.HEADER, _State.LOAD))
-                    with m.Case(isa.Opcode.LOAD_PARAM):
-                        with m.If(~param_hit):
-                            m.d.sync += state.eq(Mux(remaining == 0, _State.HEADER, _State.PARAM))
-                    with m.Case(isa.Opcode.MATMUL):
-                        m.d.sync += state.eq(_State.PUSH)
-                    with m.Default():  # STATUS / COUNTERS
-                        with m.If(self.idle):
-                            m.d.sync += state.eq(_State.RESPOND)
-
-            with m.Case(_State.LOAD):
-                m.d.comb += self.cmd.ready.eq(1)
-                with m.If(self.cmd.valid):
-                    m.d.sync += remaining.eq(remaining - 1)
-                    with m.If(word_in_entry + 1 == wpe):
-                        m.d.comb += [self.a_wr_en.eq(is_a), self.b_wr_en.eq(~is_a)]
-                        m.d.sync += [word_in_entry.eq(0), load_addr.eq(load_addr + 1)]
-                    with m.Else():
-                        m.d.sync += word_in_entry.eq(word_in_entry + 1)
-                        for i in range(len(held)):
-                            with m.If(word_in_entry == i):
-                                m.d.sync += held[i].eq(word)
-                    with m.If(remaining == 1):
-                        m.d.sync += state.eq(_State.HEADER)
-
-            with m.Case(_State.PARAM):
-                m.d.comb += self.cmd.ready.eq(1)
-                with m.If(self.cmd.valid):
-                    m.d.comb += self.p_wr_en.eq(1)
-                    with m.If(p_field == 2):
-                        # shift words must be a sign extension of 6 bits
-                        top = low[5:32]
-                        with m.If(~((top == 0) | (top == (1 << 27) - 1))):
-                            m.d.comb += self.shift_truncated.eq(1)
-                    m.d.sync += remaining.eq(remaining - 1)
-                    with m.If(p_field == 2):
-                        m.d.sync += p_field.eq(0)
-                        with m.If(p_lane == c.cols - 1):
-                            m.d.sync += [p_lane.eq(0), p_group.eq(p_group + 1)]
-                        with m.Else():
-                            m.d.sync += p_lane.eq(p_lane + 1)
-                    with m.Else():
-                        m.d.sync += p_field.eq(p_field + 1)
-                    with m.If(remaining == 1):
-                        m.d.sync += state.eq(_State.HEADER)
-
-            with m.Case(_State.PUSH):
-                m.d.comb += self.matmul.valid.eq(1)
-                with m.If(self.matmul.ready):
-                    m.d.sync += state.eq(_State.HEADER)
-
-            with m.Case(_State.RESPOND):
-                m.d.comb += self.response.valid.eq(1)
-                with m.If(resp_is_status):
-                    m.d.comb += self.response.payload.eq(self.status_word)
-                with m.Else():
-                    with m.Switch(resp_index):
-                        for i in range(len(isa.COUNTER_NAMES)):
-                            with m.Case(i):
-                                m.d.comb += self.response.payload.eq(self.counters[i])
-                with m.If(self.response.ready):
-                    m.d.sync += resp_index.eq(resp_index + 1)
-                    with m.If(resp_index + 1 == resp_count):
-                        m.d.sync += state.eq(_State.HEADER)
-                        m.d.comb += [
-                            self.clear_status.eq(resp_clear & resp_is_status),
-                            self.clear_counters.eq(resp_clear & ~resp_is_status),
-                        ]
-
-            with m.Case(_State.SKIP):
-                m.d.comb += self.cmd.ready.eq(1)
-                with m.If(self.cmd.valid):
-                    m.d.sync += remaining.eq(remaining - 1)
-                    with m.If(remaining == 1):
-                        m.d.sync += state.eq(_State.HEADER)
-        return m
+    def _respond(self, m, r):
+        """STATUS (1 word) or COUNTERS (4 words) answer; clear pulse after the last word."""
+        m.d.comb += self.response.valid.eq(1)
+        with m.If(r.resp_is_status):
+            m.d.comb += self.response.payload.eq(self.status_word)
+        with m.Else():
+            with m.Switch(r.resp_index):
+                for i in range(len(isa.COUNTER_NAMES)):
+                    with m.Case(i):
+                        m.d.comb += self.response.payload.eq(self.counters[i])
+        with m.If(self.response.ready):
+            m.d.sync += r.resp_index.eq(r.resp_index + 1)
+            with m.If(r.resp_index + 1 == r.resp_count):
+                m.next = "HEADER"
+                m.d.comb += [
+                    self.clear_status.eq(r.resp_clear & r.resp_is_status),
+                    self.clear_counters.eq(r.resp_clear & ~r.resp_is_status),
+                ]

@@ -15,7 +15,7 @@ from amaranth.lib.wiring import In, Out
 from .array import slice_layout
 from .config import AccelConfig
 from .layouts import (
-    ADDR_W,
+    addr_bits,
     group_use_layout,
     matmul_desc_layout,
     range_layout,
@@ -30,13 +30,16 @@ class MatmulEngine(wiring.Component):
 
     Attributes
     ----------
-    matmul : In(stream.Signature(matmul_desc_layout()))
+    matmul : In(stream.Signature(matmul_desc_layout(config)))
+        ``ready`` is a flip-flop (the queued slot is free).
     a_rd_addr, a_rd_en : Out; a_rd_data : In(8 * rows)   A buffer read port (1-cycle latency)
     b_rd_addr, b_rd_en : Out; b_rd_data : In(8 * cols)   B buffer read port
     slices : Out(stream.Signature(slice_layout(config)))  to the array
     store : Out(stream.Signature(store_desc_layout()))
         One descriptor per MATMUL with ``store``, pushed before its last slice.
-    busy_ranges : Out(ArrayLayout(range_layout(), 2))  buffer ranges still to be read
+    busy_ranges : Out(ArrayLayout(range_layout(config), 2))
+        Buffer ranges still to be read, straight from registers (the descriptor
+        carries its end points, so no adder sits in the decoder's hazard path).
     param_groups : Out(ArrayLayout(group_use_layout(), 2))  groups the active/queued stores use
     idle : Out(1)   nothing active, queued or in the read stage
     slice_in : Out(1)  a slice entered the array this cycle
@@ -48,7 +51,7 @@ class MatmulEngine(wiring.Component):
         c = config
         super().__init__(
             {
-                "matmul": In(stream.Signature(matmul_desc_layout())),
+                "matmul": In(stream.Signature(matmul_desc_layout(c))),
                 "a_rd_addr": Out(range(c.a_depth)),
                 "a_rd_en": Out(1),
                 "a_rd_data": In(8 * c.rows),
@@ -57,7 +60,7 @@ class MatmulEngine(wiring.Component):
                 "b_rd_data": In(8 * c.cols),
                 "slices": Out(stream.Signature(slice_layout(c))),
                 "store": Out(stream.Signature(store_desc_layout())),
-                "busy_ranges": Out(data.ArrayLayout(range_layout(), 2)),
+                "busy_ranges": Out(data.ArrayLayout(range_layout(c), 2)),
                 "param_groups": Out(data.ArrayLayout(group_use_layout(), 2)),
                 "idle": Out(1),
                 "slice_in": Out(1),
@@ -66,13 +69,14 @@ class MatmulEngine(wiring.Component):
         )
 
     def elaborate(self, platform):
+        c = self.config
         m = Module()
-        desc = matmul_desc_layout()
+        desc = matmul_desc_layout(c)
         cur = Signal(desc, name="cur")
         cur_valid = Signal()
-        cur_a = Signal(ADDR_W)
-        cur_b = Signal(ADDR_W)
-        cur_left = Signal(ADDR_W)
+        cur_a = Signal(addr_bits(c.a_depth))
+        cur_b = Signal(addr_bits(c.b_depth))
+        cur_left = Signal.like(cur.k)
         cur_first = Signal()
         desc_pushed = Signal()
         pend = Signal(desc, name="pend")
@@ -84,12 +88,11 @@ class MatmulEngine(wiring.Component):
 
         advance = Signal()
         issue = Signal()
-        is_last = Signal()
+        is_last = Signal()  # registered: cur_left == 1 (keeps a compare off the issue path)
         needs_desc = Signal()
         desc_done = Signal()
         m.d.comb += [
             advance.eq(~s1_valid | self.slices.ready),
-            is_last.eq(cur_left == 1),
             needs_desc.eq(cur_valid & cur.store & is_last),
             self.store.valid.eq(needs_desc & ~desc_pushed),
             self.store.payload.raw.eq(cur.raw),
@@ -128,6 +131,7 @@ class MatmulEngine(wiring.Component):
                 cur_a.eq(cur_a + 1),
                 cur_b.eq(cur_b + 1),
                 cur_left.eq(cur_left - 1),
+                is_last.eq(cur_left == 2),
                 cur_first.eq(0),
             ]
             with m.If(is_last):
@@ -144,6 +148,7 @@ class MatmulEngine(wiring.Component):
                 cur_a.eq(pend.a_addr),
                 cur_b.eq(pend.b_addr),
                 cur_left.eq(pend.k),
+                is_last.eq(pend.k == 1),
                 cur_first.eq(1),
                 desc_pushed.eq(0),
                 pend_valid.eq(0),
@@ -154,14 +159,14 @@ class MatmulEngine(wiring.Component):
         m.d.comb += [
             r0.valid.eq(cur_valid),
             r0.a_lo.eq(cur_a),
-            r0.a_hi.eq(cur_a + cur_left),
+            r0.a_hi.eq(cur.a_end),
             r0.b_lo.eq(cur_b),
-            r0.b_hi.eq(cur_b + cur_left),
+            r0.b_hi.eq(cur.b_end),
             r1.valid.eq(pend_valid),
             r1.a_lo.eq(pend.a_addr),
-            r1.a_hi.eq(pend.a_addr + pend.k),
+            r1.a_hi.eq(pend.a_end),
             r1.b_lo.eq(pend.b_addr),
-            r1.b_hi.eq(pend.b_addr + pend.k),
+            r1.b_hi.eq(pend.b_end),
             self.param_groups[0].valid.eq(cur_valid & cur.store & ~cur.raw),
             self.param_groups[0].group.eq(cur.group),
             self.param_groups[1].valid.eq(pend_valid & pend.store & ~pend.raw),
