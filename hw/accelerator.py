@@ -4,14 +4,16 @@
 
     cmd -> skid -> CommandDecoder --(LOAD)--> A / B / parameter buffers (lib.memory)
                         |                              |
-                        +--(MATMUL)--> MatmulEngine -> skid -> SystolicArray -> StoreUnit
+                        +--(MATMUL)--> MatmulEngine --> SystolicArray --> StoreUnit
                         |                                                          |
                         +--(STATUS / COUNTERS answers) -------------------------> mux -> skid -> res
 
-Every handshake between blocks has a registered ``ready``: the three `SkidBuffer`
-stages above (one cycle of latency each, full throughput), the engine's
-``matmul.ready`` (its queue slot is free), the `StoreQueue`'s ``inp.ready`` and
-the store unit's row FIFO (``rows.ready`` is "FIFO not full", a register compare).
+Every handshake between blocks has a registered ``ready`` or one a few gates from
+registers: the two `SkidBuffer` stages above (one cycle of latency each, full
+throughput), the engine's ``matmul.ready`` (its queue slot is free), the
+`StoreQueue`'s ``inp.ready`` and the store unit's row FIFO (``rows.ready`` is
+"FIFO not full", a register compare); the array's ``slices.ready`` follows from
+that and its own drain registers.
 So no combinational path runs from the result consumer through the store and
 the array to the buffer read address, or from the decoder into the bridge.
 
@@ -28,7 +30,7 @@ from amaranth.lib.wiring import In, Out
 
 from . import isa
 from .arith import const_mul
-from .array import SystolicArray, slice_layout
+from .array import SystolicArray
 from .config import AccelConfig
 from .decoder import CommandDecoder
 from .engine import MatmulEngine, StoreQueue
@@ -72,7 +74,6 @@ class Accelerator(wiring.Component):
         m.submodules.store = st = StoreUnit(c)
         m.submodules.store_queue = squeue = StoreQueue()
         m.submodules.cmd_skid = cmd_skid = SkidBuffer(c.bus_bits)
-        m.submodules.slice_skid = slice_skid = SkidBuffer(slice_layout(c))
         m.submodules.res_skid = res_skid = SkidBuffer(c.bus_bits)
 
         # -- buffers ----------------------------------------------------------------------
@@ -132,8 +133,9 @@ class Accelerator(wiring.Component):
         wiring.connect(m, wiring.flipped(self.cmd), cmd_skid.i)
         wiring.connect(m, cmd_skid.o, dec.cmd)
         wiring.connect(m, dec.matmul, eng.matmul)
-        wiring.connect(m, eng.slices, slice_skid.i)
-        wiring.connect(m, slice_skid.o, arr.slices)
+        # the array's slices.ready is a shallow function of registers (its row FIFO's
+        # fill level and its own drain state), so the engine connects directly
+        wiring.connect(m, eng.slices, arr.slices)
         # the store's row FIFO has a registered ready already: no skid buffer needed here
         wiring.connect(m, arr.results, st.rows)
         wiring.connect(m, eng.store, squeue.inp)
@@ -144,7 +146,7 @@ class Accelerator(wiring.Component):
             dec.param_groups[1].eq(eng.param_groups[1]),
             dec.param_groups[2].eq(squeue.param_groups[0]),
             dec.param_groups[3].eq(squeue.param_groups[1]),
-            dec.idle.eq(eng.idle & slice_skid.empty & st.idle & squeue.empty),
+            dec.idle.eq(eng.idle & st.idle & squeue.empty),
         ]
 
         # -- result stream: answers only flow when everything else is idle ----------------
@@ -217,12 +219,7 @@ class Accelerator(wiring.Component):
         counters = {name: Signal(32, name=f"count_{name}") for name in names}
         slice_in = Signal()
         stall = Signal()
-        # counted where slices enter the array (after the skid buffer), as before it existed
-        arr_in = arr.slices.valid & arr.slices.ready
-        m.d.sync += [
-            slice_in.eq(arr_in),
-            stall.eq((eng.stall | eng.slice_in | ~slice_skid.empty) & ~arr_in),
-        ]
+        m.d.sync += [slice_in.eq(eng.slice_in), stall.eq(eng.stall)]
         incr = {
             "cycles": 1,
             "busy": slice_in,

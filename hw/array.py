@@ -43,18 +43,18 @@ class SystolicArray(wiring.Component):
     """``rows x cols`` output-stationary array computing C = A @ B in int8 -> int32.
 
     The array takes one K-slice per accepted transfer on ``slices`` (see
-    `slice_layout`) and skews it diagonally itself: row ``i`` of A is delayed
-    ``i`` edges and column ``j`` of B ``j`` edges, so A[i, k] and B[k, j] reach
-    PE(i, j) ``1 + i + j`` edges after slice k is accepted; the PE pipeline
-    (product register, accumulator: `ProcessingElement.LATENCY` edges) follows.
+    `slice_layout`) and skews it by rows: row ``i`` of A is delayed ``i`` edges
+    and broadcast to every PE of row ``i``; B enters row 0 unskewed and travels
+    down each column one PE per edge (semi-systolic). So A[i, k] and B[k, j]
+    meet in PE(i, j) ``1 + i`` edges after slice k is accepted, the same edge for
+    the whole row; the PE pipeline (product register, accumulator:
+    `ProcessingElement.LATENCY` edges) follows.
 
-    Drain: the PEs have no result registers. PE(i, j) finishes one cycle after
-    PE(i, j-1) and may start the next matrix on the following edge, so column ``j``
-    picks the accumulator of the row whose PE is ``done`` in that cycle (rows are
-    one-hot: the ``min_k`` rule keeps matrices apart) and delays it
-    ``cols - 1 - j`` edges, so a whole row of C leaves together when its
-    rightmost PE is done. That costs ``cols * (cols - 1) / 2`` accumulator-wide
-    registers instead of ``rows * cols``.
+    Drain: the PEs have no result registers. The PEs of row ``i`` finish
+    together, one cycle after row ``i - 1``, and may start the next matrix on the
+    following edge, so each column picks the accumulator of the row that is
+    ``done`` in that cycle (rows are one-hot: the ``min_k`` rule keeps matrices
+    apart). No horizontal forwarding, column skew or drain alignment registers.
 
     Multipliers: the first ``config.dsp_pes`` PEs (row-major) multiply on DSP
     blocks, the rest in LUTs (`hw.arith.lut_mul`). Where
@@ -112,7 +112,7 @@ class SystolicArray(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from accepting the last slice to the first result row being valid."""
-        return self.config.cols + ProcessingElement.LATENCY
+        return 1 + ProcessingElement.LATENCY
 
     @property
     def min_k(self) -> int:
@@ -157,7 +157,9 @@ class SystolicArray(wiring.Component):
         with core.If(accept):
             core.d.sync += in_slice.eq(self.slices.payload)
 
-        # -- diagonal skew: row i delayed i edges, column j delayed j edges ---
+        # -- row skew: row i delayed i edges; A is broadcast along a row, B travels
+        # down its column one PE per edge, so all PEs of row i meet slice k at the
+        # same edge and a whole row of C completes at once (no drain alignment)
         def delay(sig, n, name):
             for stage in range(n):
                 nxt = Signal.like(sig, name=f"{name}_d{stage + 1}")
@@ -171,7 +173,7 @@ class SystolicArray(wiring.Component):
             row_valid.append(delay(in_valid, i, f"v{i}"))
             row_first.append(delay(in_slice.first, i, f"f{i}"))
             row_last.append(delay(in_slice.last, i, f"l{i}"))
-        col_b = [delay(in_slice.b[j], j, f"b{j}") for j in range(cols)]
+        col_b = [in_slice.b[j] for j in range(cols)]
 
         # -- the PE grid -----------------------------------------------------------
         # the first `dsp_pes` PEs (row-major) multiply on DSP blocks, the rest in LUTs
@@ -208,34 +210,23 @@ class SystolicArray(wiring.Component):
             for j in range(cols):
                 pe = pes[i][j]
                 core.submodules[f"pe_{i}_{j}"] = pe
-                if j == 0:
-                    m.d.comb += [
-                        pe.a_in.eq(row_a[i]),
-                        pe.valid_in.eq(row_valid[i]),
-                        pe.first_in.eq(row_first[i]),
-                        pe.last_in.eq(row_last[i]),
-                    ]
-                else:
-                    left = pes[i][j - 1]
-                    m.d.comb += [
-                        pe.a_in.eq(left.a_out),
-                        pe.valid_in.eq(left.valid_out),
-                        pe.first_in.eq(left.first_out),
-                        pe.last_in.eq(left.last_out),
-                    ]
-                m.d.comb += pe.b_in.eq(col_b[j] if i == 0 else pes[i - 1][j].b_out)
+                m.d.comb += [
+                    pe.a_in.eq(row_a[i]),
+                    pe.valid_in.eq(row_valid[i]),
+                    pe.first_in.eq(row_first[i]),
+                    pe.last_in.eq(row_last[i]),
+                    pe.b_in.eq(col_b[j] if i == 0 else pes[i - 1][j].b_out),
+                ]
 
-        # -- drain: row i is complete when its rightmost PE is done; column j
-        # catches each accumulator in its done cycle and waits cols - 1 - j edges
-        row_done = [pes[i][cols - 1].done for i in range(rows)]
+        # -- drain: the PEs of row i are done together; each column picks the
+        # accumulator of the row that is done in this cycle (one row per cycle)
+        row_done = [pes[i][0].done for i in range(rows)]
         m.d.comb += self.results.valid.eq(Cat(*row_done).any())
         for j in range(cols):
-            caught = Signal(signed(cfg.acc_width), name=f"col{j}")
             picked = 0
             for i in range(rows):
-                picked = picked | Mux(pes[i][j].done, pes[i][j].acc, 0)
-            m.d.comb += caught.eq(picked)
-            m.d.comb += self.results.payload.row[j].eq(delay(caught, cols - 1 - j, f"col{j}"))
+                picked = picked | Mux(row_done[i], pes[i][j].acc, 0)
+            m.d.comb += self.results.payload.row[j].eq(picked)
         m.d.comb += self.results.payload.last.eq(row_done[rows - 1])
 
         m.submodules.core = EnableInserter(enable)(core)
