@@ -95,10 +95,11 @@ def _check_requant(rq: Requant, n: int) -> None:
 
 
 # -- decoder / engine timing, for planning only (see hw/decoder.py, hw/engine.py) -----
-#: decoder cycles of a LOAD_A / LOAD_B besides its data words (header, addr, count, CHECK, WAIT)
-_LOAD_FIXED = 5
+#: decoder cycles of a LOAD_A / LOAD_B besides its data words (header, addr, count, RANGE,
+#: CHECK, WAIT)
+_LOAD_FIXED = 6
 #: decoder cycles of a LOAD_PARAM besides its 3 words per channel
-_PARAM_FIXED = 5
+_PARAM_FIXED = 6
 #: decoder cycles of a MATMUL that finds the engine's queue slot free (header, 3 args,
 #: CHECK, WAIT, PUSH)
 _MATMUL_CYCLES = 7
