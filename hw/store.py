@@ -34,6 +34,7 @@ from .block_fifo import BlockFIFO
 from .config import AccelConfig
 from .layouts import store_desc_layout
 from .postproc import SHIFT_BITS, Requantizer
+from .skid import SkidBuffer
 
 __all__ = ["StoreUnit", "LUT_MUL_BITS"]
 
@@ -135,13 +136,19 @@ class StoreUnit(wiring.Component):
         ok = Signal()
         m.d.comb += ok.eq(self.desc.valid & params_ok & (consts_ok | d.raw))
 
+        # -- requantiser output through a skid buffer: the serialiser's ready (and so the
+        # result stream's) never reaches back through the requantiser's stall logic -------
+        m.submodules.rq_skid = rq_skid = SkidBuffer(rq.o.payload.shape())
+        wiring.connect(m, rq.o, rq_skid.i)
+        rq_o = rq_skid.o
+
         # -- requantiser occupancy (raw rows must not overtake int8 rows) -----------------
-        inflight = Signal(range(rq.latency + 2))
+        inflight = Signal(range(rq.latency + 4))  # in the requantiser or its skid buffer
         rq_in = Signal()
         rq_out = Signal()
         m.d.comb += [
             rq_in.eq(rq.i.valid & rq.i.ready),
-            rq_out.eq(rq.o.valid & rq.o.ready),
+            rq_out.eq(rq_o.valid & rq_o.ready),
         ]
         m.d.sync += inflight.eq(inflight + rq_in - rq_out)
 
@@ -178,7 +185,7 @@ class StoreUnit(wiring.Component):
         last_out_pass = out_pass == passes - 1
         # earlier passes of a row wait in `partial`; the last pass needs the serialiser
         partial = Signal(8 * lanes * max(passes - 1, 1))
-        m.d.comb += rq.o.ready.eq(~last_out_pass | can_load)
+        m.d.comb += rq_o.ready.eq(~last_out_pass | can_load)
         raw_load = Signal()
         with m.If(d.raw):
             m.d.comb += [
@@ -206,7 +213,7 @@ class StoreUnit(wiring.Component):
                 consts_ok.eq(1),
             ]
 
-        values = Cat(*rq.o.payload.value)
+        values = Cat(*rq_o.payload.value)
         with m.If(rq_out):
             m.d.sync += out_pass.eq(Mux(last_out_pass, 0, out_pass + 1))
             if passes > 1:
