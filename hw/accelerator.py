@@ -150,19 +150,18 @@ class Accelerator(wiring.Component):
         ]
 
         # -- result stream: answers only flow when everything else is idle ----------------
+        # An answer is only pending while everything else is idle (STATUS / COUNTERS wait
+        # for it and the decoder issues nothing meanwhile), so the store's ready need not
+        # depend on the decoder's state: that keeps the decoder FSM out of the store's paths.
         res_in = res_skid.i
+        m.d.comb += [
+            st.words.ready.eq(res_in.ready),
+            dec.response.ready.eq(res_in.ready),
+        ]
         with m.If(dec.response.valid):
-            m.d.comb += [
-                res_in.valid.eq(1),
-                res_in.payload.eq(dec.response.payload),
-                dec.response.ready.eq(res_in.ready),
-            ]
+            m.d.comb += [res_in.valid.eq(1), res_in.payload.eq(dec.response.payload)]
         with m.Else():
-            m.d.comb += [
-                res_in.valid.eq(st.words.valid),
-                res_in.payload.eq(st.words.payload),
-                st.words.ready.eq(res_in.ready),
-            ]
+            m.d.comb += [res_in.valid.eq(st.words.valid), res_in.payload.eq(st.words.payload)]
         wiring.connect(m, res_skid.o, wiring.flipped(self.res))
 
         # -- status ---------------------------------------------------------------------------

@@ -117,6 +117,8 @@ class SerialBridge(wiring.Component):
         HUNT, SEQ, LEN0, LEN1, DATA, CRC0, CRC1, EXEC, REPLY = range(9)
         seq = Signal(8)
         expected = Signal(8)
+        seq_is_next = Signal()  # registered seq == expected
+        seq_is_repeat = Signal()  # registered seq == expected - 1
         len_lo = Signal(8)  # low byte of ``len`` until the high byte arrives
         length = Signal(range(self.max_words + 1))  # ``len`` once checked <= max_words
         crc = Signal(16, init=0xFFFF)
@@ -192,9 +194,9 @@ class SerialBridge(wiring.Component):
                         m.d.sync += reply(TYPE_NACK, Nack.CRC)
                     with m.Elif(length == 0):
                         m.d.sync += [expected.eq(seq + 1)] + reply(TYPE_ACK)
-                    with m.Elif(seq == expected):
+                    with m.Elif(seq_is_next):
                         m.d.sync += [expected.eq(seq + 1), state.eq(EXEC)]
-                    with m.Elif(seq == expected - 1):
+                    with m.Elif(seq_is_repeat):
                         m.d.sync += reply(TYPE_ACK)  # duplicate: acknowledge, do not run
                     with m.Else():
                         m.d.sync += reply(TYPE_NACK, Nack.SEQUENCE)
@@ -203,6 +205,10 @@ class SerialBridge(wiring.Component):
             with m.Case(REPLY):
                 with m.If(reply_done):
                     m.d.sync += [state.eq(HUNT), reply_req.eq(0)]
+
+        # sequence checks registered ahead of CRC1: `seq` and `expected` are stable for
+        # the many cycles between the header and the CRC bytes
+        m.d.sync += [seq_is_next.eq(seq == expected), seq_is_repeat.eq(seq == expected - 1)]
 
         with m.If(receiving & ~got & (idle == self.timeout)):
             m.d.sync += reply(TYPE_NACK, Nack.TIMEOUT)
