@@ -66,8 +66,16 @@ def small_gemm(seed):
 WAIT = {"expect_reply": True, "wait_us": 3000}
 
 
-def test_gemm_over_uart_bit_exact():
-    prog, want = small_gemm(1)
+@pytest.mark.parametrize(
+    "clk_hz, baud, seed",
+    [
+        (SIM_CLK_HZ, SIM_BAUD, 1),
+        # the boards' default rate: 3 Mbaud from a 15 MHz clock, 5 cycles per bit
+        (15_000_000, 3_000_000, 3),
+    ],
+)
+def test_gemm_over_uart_bit_exact(clk_hz, baud, seed):
+    prog, want = small_gemm(seed)
     words = prog.words + cmd_status()
     chunks = split_words(words, MAX_WORDS)
     script = [{"send": frame(0, [])}, WAIT]
@@ -75,7 +83,7 @@ def test_gemm_over_uart_bit_exact():
         script += [{"send": frame(i, chunk)}, WAIT]
     total = prog.result_words + 1
     script.append({"collect": total, "wait_us": 5000})
-    out = run_script(script)
+    out = run_script(script, clk_hz=clk_hz, baud=baud)
     assert [r["kind"] for r in out["replies"]] == ["ack"] * (len(chunks) + 1)
     assert [r["seq"] for r in out["replies"]] == list(range(len(chunks) + 1))
     assert len(out["words"]) == total and out["corrupt"] == 0 and out["framing_errors"] == 0
@@ -152,19 +160,3 @@ def test_default_baud_115200_at_12mhz():
     out = run_script(script, clk_hz=12_000_000, baud=115_200)
     assert [r["kind"] for r in out["replies"]] == ["ack", "ack"]
     assert len(out["words"]) == 1 and decode_status(out["words"][0])["error"] == 0
-
-
-def test_gemm_at_3mbaud_5_cycles_per_bit():
-    """The boards' default rate: 3 Mbaud from a 15 MHz clock (the iCEBreaker's), 5 cycles/bit."""
-    prog, want = small_gemm(3)
-    words = prog.words + cmd_status()
-    chunks = split_words(words, MAX_WORDS)
-    script = [{"send": frame(0, [])}, WAIT]
-    for i, chunk in enumerate(chunks, start=1):
-        script += [{"send": frame(i, chunk)}, WAIT]
-    total = prog.result_words + 1
-    script.append({"collect": total, "wait_us": 5000})
-    out = run_script(script, clk_hz=15_000_000, baud=3_000_000)
-    assert [r["kind"] for r in out["replies"]] == ["ack"] * (len(chunks) + 1)
-    assert len(out["words"]) == total and out["corrupt"] == 0 and out["framing_errors"] == 0
-    assert np.array_equal(prog.decode(out["words"][:-1]), want)
