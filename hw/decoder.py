@@ -371,37 +371,28 @@ class CommandDecoder(wiring.Component):
     def _arg_error(self, m, r, flags) -> Value:
         """The command's `ErrorCode` in CHECK: the framing error, else the first failed check."""
         E = isa.ErrorCode
-        f = flags
+        # per opcode, its registered checks in priority order: (flag, error code)
+        checks = {
+            Op.LOAD_A: [("len_a", E.BAD_LENGTH), ("load_a", E.A_RANGE)],
+            Op.LOAD_B: [("len_b", E.BAD_LENGTH), ("load_b", E.B_RANGE)],
+            Op.LOAD_PARAM: [("len_p", E.BAD_LENGTH), ("param", E.PARAM_RANGE)],
+            Op.MATMUL: [
+                ("k_zero", E.BAD_K),
+                ("mm_a", E.A_RANGE),
+                ("mm_b", E.B_RANGE),
+                ("mm_group", E.PARAM_RANGE),
+                ("mm_clamp", E.BAD_CLAMP),
+            ],
+        }
         bad = Signal(8, name="cmd_error")
         m.d.comb += bad.eq(r.error)
         with m.If(r.error == 0):
             with m.Switch(r.opcode):
-                with m.Case(Op.LOAD_A):
-                    with m.If(f["len_a"]):
-                        m.d.comb += bad.eq(E.BAD_LENGTH)
-                    with m.Elif(f["load_a"]):
-                        m.d.comb += bad.eq(E.A_RANGE)
-                with m.Case(Op.LOAD_B):
-                    with m.If(f["len_b"]):
-                        m.d.comb += bad.eq(E.BAD_LENGTH)
-                    with m.Elif(f["load_b"]):
-                        m.d.comb += bad.eq(E.B_RANGE)
-                with m.Case(Op.LOAD_PARAM):
-                    with m.If(f["len_p"]):
-                        m.d.comb += bad.eq(E.BAD_LENGTH)
-                    with m.Elif(f["param"]):
-                        m.d.comb += bad.eq(E.PARAM_RANGE)
-                with m.Case(Op.MATMUL):
-                    with m.If(f["k_zero"]):
-                        m.d.comb += bad.eq(E.BAD_K)
-                    with m.Elif(f["mm_a"]):
-                        m.d.comb += bad.eq(E.A_RANGE)
-                    with m.Elif(f["mm_b"]):
-                        m.d.comb += bad.eq(E.B_RANGE)
-                    with m.Elif(f["mm_group"]):
-                        m.d.comb += bad.eq(E.PARAM_RANGE)
-                    with m.Elif(f["mm_clamp"]):
-                        m.d.comb += bad.eq(E.BAD_CLAMP)
+                for op, ordered in checks.items():
+                    with m.Case(op):
+                        for i, (flag, code) in enumerate(ordered):
+                            with (m.If if i == 0 else m.Elif)(flags[flag]):
+                                m.d.comb += bad.eq(code)
         return bad
 
     @staticmethod
