@@ -98,7 +98,7 @@ def _check_requant(rq: Requant, n: int) -> None:
 #: decoder cycles of a LOAD_A / LOAD_B besides its data words (header, addr, count, RANGE,
 #: CHECK, WAIT)
 _LOAD_FIXED = 6
-#: decoder cycles of a LOAD_PARAM besides its 3 words per channel
+#: decoder cycles of a LOAD_PARAM besides its record words
 _PARAM_FIXED = 6
 #: decoder cycles of a MATMUL that finds the engine's queue slot free (header, 3 args,
 #: CHECK, WAIT, PUSH)
@@ -233,12 +233,15 @@ class _Emitter:
             sl = slice(j * self.cfg.cols, (j + 1) * self.cfg.cols)
             group = j % self.cfg.param_depth
             self.prog.words.extend(
-                cmd_load_params(group, self.bias[sl], self.mult[sl], self.shift[sl])
+                cmd_load_params(
+                    group, self.bias[sl], self.mult[sl], self.shift[sl], self.cfg.bus_bytes
+                )
             )
         return j % self.cfg.param_depth
 
     def param_cycles(self) -> int:
-        return 0 if self.raw else _PARAM_FIXED + 3 * self.cfg.cols
+        wpc = isa.param_words_per_channel(self.cfg.bus_bytes)
+        return 0 if self.raw else _PARAM_FIXED + wpc * self.cfg.cols
 
     def matmul(
         self, a_addr: int, b_addr: int, kk: int, *, first: bool, last: bool, group: int

@@ -52,12 +52,16 @@ def cmd_load(opcode: isa.Opcode, addr: int, entries: np.ndarray, bus_bytes: int)
     return [isa.header(opcode, 2 + len(data)), addr, len(entries), *data]
 
 
-def cmd_load_params(group: int, bias, multiplier, shift) -> list[int]:
-    """LOAD_PARAM for channels ``group * cols`` onwards: 3 words per channel."""
-    words = []
-    for b, mlt, s in zip(bias, multiplier, shift, strict=True):
-        words += [int(b) & 0xFFFFFFFF, int(mlt) & 0xFFFFFFFF, int(s) & 0xFFFFFFFF]
-    return [isa.header(isa.Opcode.LOAD_PARAM, 2 + len(words)), group, len(bias), *words]
+def cmd_load_params(group: int, bias, multiplier, shift, bus_bytes: int) -> list[int]:
+    """LOAD_PARAM for channels ``group * cols`` onwards: one record of `isa.PARAM_FIELDS`
+    (int32 each) per channel, packed like an entry (`isa.param_words_per_channel` words)."""
+    fields = [np.asarray(v, dtype=np.int64) for v in (bias, multiplier, shift)]
+    n = len(fields[0])
+    if any(len(f) != n for f in fields):
+        raise ValueError("bias, multiplier and shift must have one value per channel")
+    records = np.stack([(f & 0xFFFFFFFF).astype("<u4") for f in fields], axis=1)
+    data = pack_entries(records.view(np.int8).reshape(n, isa.PARAM_RECORD_BYTES), bus_bytes)
+    return [isa.header(isa.Opcode.LOAD_PARAM, 2 + len(data)), group, n, *data]
 
 
 def cmd_matmul(args: isa.MatmulArgs) -> list[int]:

@@ -118,13 +118,13 @@ class Accelerator(wiring.Component):
             rp = mem.read_port()
             m.d.comb += [
                 wp.addr.eq(wr_addr),
-                wp.data.eq(Cat(*[dec.p_wr_data[:width]] * lanes)),
+                wp.data.eq(Cat(*[dec.p_wr_data[field][:width]] * lanes)),
                 rp.addr.eq(st.p_rd_addr),
                 rp.en.eq(1),
             ]
             for slot in range(lanes):
                 m.d.comb += wp.en[slot].eq(
-                    dec.p_wr_en & (dec.p_wr_field == field) & (wr_slot == slot)
+                    dec.p_wr_en[field] & (wr_slot == slot)
                 )
             target = (st.bias_data, st.mult_data, st.shift_data)[field]
             m.d.comb += target.eq(rp.data)

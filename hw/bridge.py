@@ -122,7 +122,10 @@ class SerialBridge(wiring.Component):
         len_lo = Signal(8)  # low byte of ``len`` until the high byte arrives
         length = Signal(range(self.max_words + 1))  # ``len`` once checked <= max_words
         crc = Signal(16, init=0xFFFF)
-        crc_rx = Signal(16)
+        crc_lo_ok = Signal()  # registered at CRC0: the first CRC byte matched
+        len_zero = Signal()  # registered at LEN1: ``len`` == 0
+        at_timeout = Signal()  # registered: ``idle`` == ``timeout``
+        issue_more = Signal()  # registered: ``issued`` < ``length`` (EXEC)
         byte_idx = Signal(range(nb))
         word_idx = Signal(range(self.max_words + 1))
         word = Signal(bits)
@@ -144,9 +147,9 @@ class SerialBridge(wiring.Component):
         # inter-byte timeout inside a frame
         receiving = (state != HUNT) & (state != EXEC) & (state != REPLY)
         with m.If(~receiving | got):
-            m.d.sync += idle.eq(0)
+            m.d.sync += [idle.eq(0), at_timeout.eq(0)]
         with m.Else():
-            m.d.sync += idle.eq(idle + 1)
+            m.d.sync += [idle.eq(idle + 1), at_timeout.eq(idle == self.timeout - 1)]
         m.d.comb += [wr.addr.eq(word_idx), wr.data.eq(Cat(word[8:], b) if nb > 1 else b)]
 
         with m.Switch(state):
@@ -164,6 +167,8 @@ class SerialBridge(wiring.Component):
                     full_len = Cat(len_lo, b)
                     m.d.sync += [
                         length.eq(full_len),  # truncated: only used when it fits
+                        len_zero.eq(full_len == 0),
+                        issue_more.eq(full_len != 0),
                         crc.eq(next_crc),
                         byte_idx.eq(0),
                         word_idx.eq(0),
@@ -186,13 +191,12 @@ class SerialBridge(wiring.Component):
                         m.d.sync += byte_idx.eq(byte_idx + 1)
             with m.Case(CRC0):
                 with m.If(got):
-                    m.d.sync += [crc_rx[:8].eq(b), state.eq(CRC1)]
+                    m.d.sync += [crc_lo_ok.eq(b == crc[:8]), state.eq(CRC1)]
             with m.Case(CRC1):
                 with m.If(got):
-                    rx_crc = Cat(crc_rx[:8], b)
-                    with m.If(rx_crc != crc):
+                    with m.If(~crc_lo_ok | (b != crc[8:])):
                         m.d.sync += reply(TYPE_NACK, Nack.CRC)
-                    with m.Elif(length == 0):
+                    with m.Elif(len_zero):
                         m.d.sync += [expected.eq(seq + 1)] + reply(TYPE_ACK)
                     with m.Elif(seq_is_next):
                         m.d.sync += [expected.eq(seq + 1), state.eq(EXEC)]
@@ -210,7 +214,7 @@ class SerialBridge(wiring.Component):
         # the many cycles between the header and the CRC bytes
         m.d.sync += [seq_is_next.eq(seq == expected), seq_is_repeat.eq(seq == expected - 1)]
 
-        with m.If(receiving & ~got & (idle == self.timeout)):
+        with m.If(receiving & ~got & at_timeout):
             m.d.sync += reply(TYPE_NACK, Nack.TIMEOUT)
 
         # EXEC: stream the buffered words out (read port: one cycle latency)
@@ -225,10 +229,10 @@ class SerialBridge(wiring.Component):
             self.cmd.payload.eq(rd.data),
         ]
         with m.If(advance):
-            m.d.sync += out_valid.eq(execute & (issued < length))
-            with m.If(execute & (issued < length)):
-                m.d.sync += issued.eq(issued + 1)
-        with m.If(execute & (issued == length) & ~out_valid):
+            m.d.sync += out_valid.eq(execute & issue_more)
+            with m.If(execute & issue_more):
+                m.d.sync += [issued.eq(issued + 1), issue_more.eq(issued + 1 != length)]
+        with m.If(execute & ~issue_more & ~out_valid):
             m.d.sync += [
                 issued.eq(0),
                 state.eq(REPLY),

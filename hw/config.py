@@ -364,10 +364,11 @@ PRESETS: dict[str, AccelConfig] = {
         target="ice40-up5k",
         name="icebreaker",
     ),
-    # ECP5-85F: 144 MACs on 144 MULT18X18D plus two DSP requantiser lanes (8 blocks): 152/156.
+    # ECP5-85F: 256 MACs, 148 on MULT18X18D and 108 in LUTs, plus two DSP requantiser
+    # lanes (8 blocks): 156/156.
     "ulx3s": AccelConfig(
-        rows=12,
-        cols=12,
+        rows=16,
+        cols=16,
         acc_width=32,
         max_k=4096,
         bus_bytes=16,

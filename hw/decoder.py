@@ -79,8 +79,10 @@ class CommandDecoder(wiring.Component):
     cmd : In(stream.Signature(bus_bits))
     a_wr_addr, a_wr_data, a_wr_en : Out   A buffer write port (entry = rows bytes)
     b_wr_addr, b_wr_data, b_wr_en : Out   B buffer write port (entry = cols bytes)
-    p_wr_group, p_wr_lane, p_wr_field, p_wr_data, p_wr_en : Out
-        Parameter write: ``field`` 0 bias, 1 multiplier, 2 shift (6-bit), lane in 0..cols-1.
+    p_wr_group, p_wr_lane, p_wr_data, p_wr_en : Out
+        Parameter write of channel ``lane`` (0..cols-1) of ``group``: ``p_wr_en[f]`` and
+        ``p_wr_data[f]`` (32 bits) per field f of `isa.PARAM_FIELDS` (bias, multiplier,
+        shift); the fields of one record word are written in the same cycle.
     matmul : Out(stream.Signature(matmul_desc_layout(config)))  valid and payload registered
     busy_ranges : In(ArrayLayout(range_layout(config), 2))  ranges read by active/queued MATMULs
     param_groups : In(ArrayLayout(group_use_layout(), 4))  groups pending int8 stores read
@@ -106,9 +108,8 @@ class CommandDecoder(wiring.Component):
                 "b_wr_en": Out(1),
                 "p_wr_group": Out(range(c.param_depth)),
                 "p_wr_lane": Out(range(c.cols)),
-                "p_wr_field": Out(2),
-                "p_wr_data": Out(32),
-                "p_wr_en": Out(1),
+                "p_wr_data": Out(data.ArrayLayout(32, len(isa.PARAM_FIELDS))),
+                "p_wr_en": Out(len(isa.PARAM_FIELDS)),
                 "matmul": Out(stream.Signature(matmul_desc_layout(c))),
                 "busy_ranges": In(data.ArrayLayout(range_layout(c), 2)),
                 "param_groups": In(data.ArrayLayout(group_use_layout(), 4)),
@@ -156,7 +157,7 @@ class CommandDecoder(wiring.Component):
             # PARAM
             p_group=Signal(end_bits(c.param_depth)),
             p_lane=Signal(range(c.cols)),
-            p_field=Signal(2),
+            p_word=Signal(range(isa.param_words_per_channel(c.bus_bytes))),
             # RESPOND
             resp_index=Signal(range(n_resp)),
             resp_count=Signal(range(n_resp)),
@@ -219,8 +220,10 @@ class CommandDecoder(wiring.Component):
             self.b_wr_addr.eq(r.load_addr),
             self.p_wr_group.eq(r.p_group),
             self.p_wr_lane.eq(r.p_lane),
-            self.p_wr_field.eq(r.p_field),
-            self.p_wr_data.eq(word[:32]),
+            *[
+                self.p_wr_data[f].eq(word.word_select(f % (c.bus_bytes // 4), 32))
+                for f in range(len(isa.PARAM_FIELDS))
+            ],
             # fields are truncated to the layout widths; RANGE checked they fit
             mm.a_addr.eq(a0[:16]),
             mm.b_addr.eq(a0[16:32]),
@@ -352,7 +355,8 @@ class CommandDecoder(wiring.Component):
         checks = {
             "len_a": count_hi | (r.remaining != const_mul(count_lo, c.a_words_per_entry)),
             "len_b": count_hi | (r.remaining != const_mul(count_lo, c.b_words_per_entry)),
-            "len_p": count_hi | (r.remaining != const_mul(count_lo, 3)),
+            "len_p": count_hi
+            | (r.remaining != const_mul(count_lo, isa.param_words_per_channel(c.bus_bytes))),
             "load_a": _sum_exceeds(a0, count, c.a_depth)[0],
             "load_b": _sum_exceeds(a0, count, c.b_depth)[0],
             "param": a0[pw:].any()
@@ -429,7 +433,7 @@ class CommandDecoder(wiring.Component):
             r.load_addr.eq(a0),
             r.p_group.eq(a0),
             r.p_lane.eq(0),
-            r.p_field.eq(0),
+            r.p_word.eq(0),
             r.resp_index.eq(0),
             r.resp_clear.eq(a0[0]),
             r.resp_is_status.eq(is_status),
@@ -476,25 +480,28 @@ class CommandDecoder(wiring.Component):
                 m.next = "HEADER"
 
     def _param(self, m, r):
-        """LOAD_PARAM payload: bias, multiplier, shift per channel."""
+        """LOAD_PARAM payload: one record (bias, multiplier, shift) per channel, packed
+        `isa.param_words_per_channel` words per record; each word writes its fields."""
         c = self.config
-        low = self.cmd.payload[:32]
+        per_word = c.bus_bytes // 4  # 32-bit fields per word
+        last_word = isa.param_words_per_channel(c.bus_bytes) - 1  # holds the shift
         m.d.comb += self.cmd.ready.eq(1)
         with m.If(self.cmd.valid):
-            m.d.comb += self.p_wr_en.eq(1)
+            for f in range(len(isa.PARAM_FIELDS)):
+                m.d.comb += self.p_wr_en[f].eq(r.p_word == f // per_word)
             self._consume(m, r)
-            with m.If(r.p_field == 2):
+            with m.If(r.p_word == last_word):
                 # shift words must be a sign extension of 6 bits
-                top = low[5:32]
+                top = self.p_wr_data[isa.PARAM_FIELDS.index("shift")][5:32]
                 with m.If(~(top.all() | ~top.any())):
                     m.d.comb += self.shift_truncated.eq(1)
-                m.d.sync += r.p_field.eq(0)
+                m.d.sync += r.p_word.eq(0)
                 with m.If(r.p_lane == c.cols - 1):
                     m.d.sync += [r.p_lane.eq(0), r.p_group.eq(r.p_group + 1)]
                 with m.Else():
                     m.d.sync += r.p_lane.eq(r.p_lane + 1)
             with m.Else():
-                m.d.sync += r.p_field.eq(r.p_field + 1)
+                m.d.sync += r.p_word.eq(r.p_word + 1)
             with m.If(r.rem_one):
                 m.next = "HEADER"
 

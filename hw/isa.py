@@ -17,10 +17,13 @@ Commands (``args`` = argument words, then payload words)
 name       code words after the header
 ========== ==== ======================================================================
 NOP        0x00 any number, ignored (padding)
-LOAD_A     0x01 ``addr`` then ``n * a_words_per_entry`` data words: A entries addr..addr+n-1
-LOAD_B     0x02 ``addr`` then ``n * b_words_per_entry`` data words: B entries addr..addr+n-1
-LOAD_PARAM 0x03 ``group`` then 3 words per channel (bias, multiplier, shift) for channels
-                ``group*cols``, ``group*cols+1``, ...
+LOAD_A     0x01 ``addr``, ``n``, then ``n * a_words_per_entry`` data words: A entries
+                addr..addr+n-1
+LOAD_B     0x02 ``addr``, ``n``, then ``n * b_words_per_entry`` data words: B entries
+                addr..addr+n-1
+LOAD_PARAM 0x03 ``group``, ``count``, then ``count * param_words_per_channel(bus_bytes)``
+                words: one 12-byte record per channel (bias, multiplier, shift) for
+                channels ``group*cols``, ``group*cols+1``, ...
 MATMUL     0x04 3 argument words, see `MatmulArgs`
 STATUS     0x05 0 or 1 word (bit 0: clear after reading); answers 1 result word
 COUNTERS   0x06 0 or 1 word (bit 0: clear after reading); answers 4 result words
@@ -28,7 +31,10 @@ COUNTERS   0x06 0 or 1 word (bit 0: clear after reading); answers 4 result words
 
 Data packing: an A entry is column k of an A tile, ``A[i0 + r, k]`` for r in
 0..rows-1, byte r of the entry at byte ``r % bus_bytes`` of word ``r // bus_bytes``
-(little endian). B entries likewise hold ``B[k, j0 + c]``.
+(little endian). B entries likewise hold ``B[k, j0 + c]``. A parameter record is
+packed the same way: int32 ``bias`` at bytes 0..3, int32 ``multiplier`` at 4..7, int32
+``shift`` at 8..11 (`PARAM_FIELDS`), so a channel takes 3 words on a 4-byte stream, 2 on
+an 8-byte one and 1 on a 16-byte one (`param_words_per_channel`).
 
 MATMUL streams K entries ``A[a_addr + k]`` and ``B[b_addr + k]`` through the array.
 With ``accumulate`` the accumulators continue from the previous MATMUL; with
@@ -65,6 +71,9 @@ __all__ = [
     "header",
     "STATUS_FIELDS",
     "COUNTER_NAMES",
+    "PARAM_FIELDS",
+    "PARAM_RECORD_BYTES",
+    "param_words_per_channel",
 ]
 
 OPCODE_BITS = 8
@@ -72,6 +81,14 @@ LENGTH_BITS = 24
 MAX_LENGTH = 2**LENGTH_BITS - 1
 ADDR_BITS = 16
 SHIFT_BITS = 6
+#: Fields of a LOAD_PARAM channel record, in byte order, 4 bytes (int32) each.
+PARAM_FIELDS = ("bias", "multiplier", "shift")
+PARAM_RECORD_BYTES = 4 * len(PARAM_FIELDS)
+
+
+def param_words_per_channel(bus_bytes: int) -> int:
+    """Command words one LOAD_PARAM channel record takes on a ``bus_bytes`` stream."""
+    return -(-PARAM_RECORD_BYTES // bus_bytes)
 
 
 class Opcode(enum.IntEnum):

@@ -4,8 +4,8 @@ The arithmetic follows the contract written in `sim.golden` (TFLite
 ``MultiplyByQuantizedMultiplier``), split so that no stage holds more than one
 carry chain (S6: two short ones)::
 
-    S1   x  = sat32(acc + bias)                          (flag on saturation)
-    S2   x  = sat32(x << max(shift, 0))                  (flag; overflow found by masks)
+    S1   s  = acc + bias                                 (one carry chain)
+    S2   x  = sat32(sat32(s) << max(shift, 0))           (flags; overflow found by masks)
     MUL  h  = (x * multiplier + 2**30) >> 31             (34 bits, see below)
     S4   t  = min(h, INT32_MAX) + round_const(e, sign)   (e = max(-shift, 0), 0..32)
     S5   r  = clip(t >> e, -512, 511)                    (11-bit barrel shift; the clip
@@ -22,9 +22,10 @@ Clipping r to [-512, 511] before the zero point cannot change an int8 clamp.
 Two multiplier styles (``mul``):
 
 ``dsp``
-    MUL is two registered stages: the 64-bit product ``x * m`` (Yosys maps the
-    ``*`` onto DSP blocks: 4 SB_MAC16 / MULT18X18D per lane), then the rounding
-    ``h = p[31:] + p[30]``. One transfer per cycle (`interval` 1), `latency` 7.
+    MUL is two registered stages: the four 16x16 partial products of ``x * m``
+    (one SB_MAC16 / MULT18X18D each, 4 per lane, registered at the blocks'
+    outputs), then their sum rounded to the high half ``h = (x*m + 2**30) >> 31``.
+    One transfer per cycle (`interval` 1), `latency` 7.
 ``lut``
     MUL is a sequential shift-add multiplier per lane (no ``*`` between signals,
     so no DSP block) working on the item held in S2, in overlapped stages:
@@ -214,28 +215,32 @@ class Requantizer(wiring.Component):
         sat1, sat2 = [], []
         x2_lane, m2_lane, e2_lane = [], [], []
         for ln in range(n):
-            # S1: x = sat32(acc + bias); split the shift into left and right parts
-            x1 = Signal(signed(32), name=f"l{ln}_x1")
-            s1 = Signal(name=f"l{ln}_sat1")
+            # S1: acc + bias (one carry chain, nothing after it: the saturation to 32
+            # bits is decided in S2); split the shift into left and right parts
+            total = Signal(signed(max(self.acc_width, 32) + 1), name=f"l{ln}_sum")
             left1 = Signal(5, name=f"l{ln}_left1")
             e1 = Signal(_E_BITS, name=f"l{ln}_e1")
             m1 = Signal(signed(32), name=f"l{ln}_m1")
             top_mask = Signal(31, name=f"l{ln}_topmask")  # bits 31-left..30, for S2
-            total = Signal(signed(max(self.acc_width, 32) + 1), name=f"l{ln}_sum")
-            m.d.comb += total.eq(p.acc[ln] + p.bias[ln])
-            top = total[31:]  # sat32 is exact iff every bit from 31 up equals the sign
-            fits = (top == 0) | (top == Const(-1, len(top)).as_unsigned())
             sh = p.shift[ln]
             with m.If(adv_f):
                 m.d.sync += [
-                    x1.eq(Mux(fits, total, Mux(total[-1], INT32_MIN, INT32_MAX))),
-                    s1.eq(~fits),
+                    total.eq(p.acc[ln] + p.bias[ln]),
                     left1.eq(Mux(sh[-1], 0, sh[:5])),
                     top_mask.eq(Mux(sh[-1], 0, ~(Const((1 << 31) - 1, 31) >> sh[:5]))),
                     e1.eq(Mux(sh[-1], -sh, 0)),
                     m1.eq(p.mult[ln]),
                 ]
-            # S2: x = sat32(x << left); overflow iff bits 31-left..30 differ from the sign.
+            # S2: x = sat32(sat32(sum) << left); overflow iff bits 31-left..30 differ from
+            # the sign.
+            top = total[31:]  # sat32 is exact iff every bit from 31 up equals the sign
+            fits = (top == 0) | (top == Const(-1, len(top)).as_unsigned())
+            s1 = Signal(name=f"l{ln}_sat1")
+            x1 = Signal(signed(32), name=f"l{ln}_x1")
+            m.d.comb += [
+                s1.eq(~fits),
+                x1.eq(Mux(fits, total[:32], Mux(total[-1], INT32_MIN, INT32_MAX))),
+            ]
             # The shift and the overflow test are registered side by side; the
             # saturating mux sits in front of the multiplier (one LUT level).
             xs2 = Signal(signed(32), name=f"l{ln}_xs2")
@@ -340,35 +345,52 @@ class Requantizer(wiring.Component):
 
     # -- multiplier styles -------------------------------------------------------------
     def _mul_dsp(self, m, adv_b, mul_free, v2, t2, x2_lane, m2_lane, e2_lane):
-        """Two stages advancing with the back segment: product, then rounding.
+        """Two registered stages advancing with the back segment:
+
+        P  the four 16x16 partial products of ``x * m`` (``lo`` halves unsigned, ``hi``
+           halves signed), one DSP block each, registered at the blocks' outputs (no
+           adder behind a DSP block in the same cycle, so the blocks may sit far from
+           the logic).
+        H  ``h = ({hh, ll} + 2**30 + ((lh + hl) << 16)) >> 31`` (34 bits): the outer
+           products do not overlap, so they only need concatenating.
 
         Returns the valid, tag, per-lane h (signed 34), exponent and ``2**e - 1``
-        mask signals of the second stage.
+        mask signals of stage H.
         """
         m.d.comb += mul_free.eq(adv_b)
-        v3, v3b = Signal(name="v3"), Signal(name="v3b")
-        t3, t3b = Signal(t2.shape(), name="t3"), Signal(t2.shape(), name="t3b")
+        vp, vh = Signal(name="v3p"), Signal(name="v3h")
+        tp, th = Signal(t2.shape(), name="t3p"), Signal(t2.shape(), name="t3h")
         with m.If(adv_b):
-            m.d.sync += [v3.eq(v2), t3.eq(t2), v3b.eq(v3), t3b.eq(t3)]
+            m.d.sync += [vp.eq(v2), tp.eq(t2), vh.eq(vp), th.eq(tp)]
         hs, es, ms = [], [], []
         for ln, (x2, m2, e2) in enumerate(zip(x2_lane, m2_lane, e2_lane, strict=True)):
-            prod = Signal(signed(64), name=f"l{ln}_prod")
-            e3 = Signal(_E_BITS, name=f"l{ln}_e3")
+            ep = Signal(_E_BITS, name=f"l{ln}_e3p")
+            eh = Signal(_E_BITS, name=f"l{ln}_e3h")
+            ll = Signal(32, name=f"l{ln}_pp_ll")
+            lh = Signal(signed(33), name=f"l{ln}_pp_lh")
+            hl = Signal(signed(33), name=f"l{ln}_pp_hl")
+            hh = Signal(signed(32), name=f"l{ln}_pp_hh")
             h = Signal(signed(_H_BITS), name=f"l{ln}_h3")
-            e3b = Signal(_E_BITS, name=f"l{ln}_e3b")
-            m3b = Signal(33, name=f"l{ln}_mask3b")
+            mask = Signal(33, name=f"l{ln}_mask3")
+            x_lo, x_hi = x2[:16], x2[16:].as_signed()
+            m_lo, m_hi = m2[:16], m2[16:].as_signed()
+            full = Signal(signed(65), name=f"l{ln}_full")  # x * m + 2**30
+            m.d.comb += full.eq(Cat(ll, hh).as_signed() + (1 << 30) + ((lh + hl) << 16))
             with m.If(adv_b):
                 m.d.sync += [
-                    prod.eq(x2 * m2),
-                    e3.eq(e2),
-                    h.eq(prod[31:].as_signed() + prod[30]),
-                    e3b.eq(e3),
-                    m3b.eq(_pot_mask(e3)),
+                    ll.eq(x_lo * m_lo),
+                    lh.eq(x_lo * m_hi),
+                    hl.eq(x_hi * m_lo),
+                    hh.eq(x_hi * m_hi),
+                    ep.eq(e2),
+                    h.eq(full[31:64].as_signed()),
+                    eh.eq(ep),
+                    mask.eq(_pot_mask(ep)),
                 ]
             hs.append(h)
-            es.append(e3b)
-            ms.append(m3b)
-        return v3b, t3b, hs, es, ms
+            es.append(eh)
+            ms.append(mask)
+        return vh, th, hs, es, ms
 
     def _mul_lut(
         self, m, adv_b, mul_free, v2, t2, x2_lane, m2_lane, e2_lane, hv, ht, h_lane, he, hm

@@ -38,7 +38,8 @@ class IsaModel:
             addr, count = args[0], args[1]
             data = length - 2
             if op == isa.Opcode.LOAD_PARAM:
-                if data != 3 * count:
+                # one 12-byte record per channel, packed like an entry
+                if data != count * -(-12 // c.bus_bytes):
                     return E.BAD_LENGTH, 0
                 if addr >= c.param_depth or addr * c.cols + count > c.param_depth * c.cols:
                     return E.PARAM_RANGE, 0

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from host.compiler import Requant, compile_gemm
-from host.program import cmd_status, decode_status
+from host.program import cmd_load_params, cmd_status, decode_status
 from host.runtime import Segment, run_many
 from hw import isa
 from hw.config import AccelConfig, preset
@@ -65,6 +65,18 @@ ACCEL_CONFIGS = {
         pp_lanes=2,
         dsp_pes=5,
         name="t2x8",
+    ),
+    # 16-byte words: a parameter record (bias, multiplier, shift) is one word
+    "2x2-wide": AccelConfig(
+        rows=2,
+        cols=2,
+        acc_width=24,
+        max_k=255,
+        bus_bytes=16,
+        a_depth=64,
+        b_depth=64,
+        param_depth=4,
+        name="t2x2w",
     ),
 }
 
@@ -166,15 +178,17 @@ def test_extreme_values(cfg_name):
     assert all(r.status["saturated"] == 0 for r in results[:-1])
 
 
-@pytest.mark.parametrize("requant, floor", [(False, 0.95), (True, 0.945)])
-def test_utilization_large_gemm_default(requant, floor):
-    """M = N = K = 8x the array on `default`: raw int32 at least 95 % of peak MACs/cycle.
+@pytest.mark.parametrize("requant", [False, True])
+def test_utilization_large_gemm_default(requant):
+    """M = N = K = 8x the array on `default`: at least 95 % of peak MACs/cycle, raw int32
+    and requantised int8.
 
     The program's fixed cost (first panels, and parameters when requantised, before the
     array can start; the last tile's drain) must stay under ~5 % of its 4096 compute
-    cycles. Measured: raw 0.952, requantised 0.948 (the first column tile's 24-word
-    parameter load cannot hide behind compute yet; the issue's target is 0.95).
+    cycles. Measured: raw 4304 cycles (0.952), requantised 4310 (0.950; parameter
+    records are 2 words per channel on the 8-byte stream).
     """
+    floor = 0.95
     cfg = preset("default")
     rng = np.random.default_rng(7)
     size = 8 * cfg.rows
@@ -225,9 +239,10 @@ def junk_command(cfg: AccelConfig, rng) -> list[int]:
         n = int(rng.choice([0, 1, 2, 4, 5])) if op == isa.Opcode.MATMUL else int(rng.integers(2, 5))
         return [isa.header(op, n), *rnd(n)]
     if kind == 6:  # LOAD_PARAM out of range or with a partial channel
+        wpc = isa.param_words_per_channel(cfg.bus_bytes)
         if rng.random() < 0.5:
-            return [isa.header(isa.Opcode.LOAD_PARAM, 5), cfg.param_depth, 1, 0, 0, 0]
-        return [isa.header(isa.Opcode.LOAD_PARAM, 4), 0, 1, 0, 0]
+            return [isa.header(isa.Opcode.LOAD_PARAM, 2 + wpc), cfg.param_depth, 1, *[0] * wpc]
+        return [isa.header(isa.Opcode.LOAD_PARAM, 3 + wpc), 0, 1, *[0] * (wpc + 1)]
     if kind == 7:  # NOP with padding
         n = int(rng.integers(0, 4))
         return [isa.header(isa.Opcode.NOP, n), *rnd(n)]
@@ -332,7 +347,8 @@ def edge_commands(cfg: AccelConfig) -> list[list[int]]:
         (0, pd * cols + 1),
         (0, (1 << 24) + 1),
     ):
-        n = 3 * count if count < 1 << 20 else 3
+        wpc = isa.param_words_per_channel(cfg.bus_bytes)
+        n = wpc * count if count < 1 << 20 else wpc
         cmds.append([isa.header(op.LOAD_PARAM, 2 + n), group, count, *[0] * n])
 
     def matmul(a_addr, b_addr, k, flags=0, group=0, clamp=0x7F8000):
@@ -373,6 +389,23 @@ def test_edge_ranges_match_isa_model(cfg_name):
         assert status["error"] == code, (
             f"{[hex(w) for w in cmd[:4]]}: error {status['error']}, expected {code.name}"
         )
+
+
+@pytest.mark.parametrize("cfg_name", ["tiny", "default", "2x2-wide"])
+def test_shift_truncated_flag(cfg_name):
+    """A shift outside the 6 stored bits sets STATUS ``shift_truncated`` (and only then),
+    on 4-, 8- and 16-byte streams, where the record's shift sits in a different word."""
+    cfg = ACCEL_CONFIGS[cfg_name]
+    segments = [Segment(cmd_status(clear=True), 1)]
+    cases = [(-32, 0), (31, 0), (32, 1), (-33, 1), (2**31 - 1, 1), (-(2**31), 1)]
+    for shift, _ in cases:
+        load = cmd_load_params(0, [-1, 7], [2**31 - 1, -(2**31)], [0, shift], cfg.bus_bytes)
+        segments.append(Segment(load + cmd_status(clear=True), 1))
+    results = SimTransport(cfg, seed=5).execute(segments)
+    for (shift, want), res in zip(cases, results[1:], strict=True):
+        status = decode_status(res.results[-1] & 0xFFFFFFFF)
+        assert status["shift_truncated"] == want, f"shift {shift}: {status}"
+        assert status["error"] == 0, f"shift {shift}: {status}"
 
 
 def test_skid_buffer_order_stability_throughput():
