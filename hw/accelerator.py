@@ -11,9 +11,9 @@
 Every handshake between blocks has a registered ``ready`` or one a few gates from
 registers: the two `SkidBuffer` stages above (one cycle of latency each, full
 throughput), the engine's ``matmul.ready`` (its queue slot is free), the
-`StoreQueue`'s ``inp.ready`` and the store unit's row FIFO (``rows.ready`` is
-"FIFO not full", a register compare); the array's ``slices.ready`` follows from
-that and its own drain registers.
+`StoreQueue`'s ``inp.ready``; the store unit's ``rows.ready`` is constant (its
+row FIFO has room for every tile the store queue admits), so the array is never
+frozen and its ``slices.ready`` comes from its own registers only.
 So no combinational path runs from the result consumer through the store and
 the array to the buffer read address, or from the decoder into the bridge.
 

@@ -126,6 +126,7 @@ class SerialBridge(wiring.Component):
         len_zero = Signal()  # registered at LEN1: ``len`` == 0
         at_timeout = Signal()  # registered: ``idle`` == ``timeout``
         issue_more = Signal()  # registered: ``issued`` < ``length`` (EXEC)
+        last_word = Signal()  # registered: ``word_idx + 1 == length`` (DATA)
         byte_idx = Signal(range(nb))
         word_idx = Signal(range(self.max_words + 1))
         word = Signal(bits)
@@ -168,6 +169,7 @@ class SerialBridge(wiring.Component):
                     m.d.sync += [
                         length.eq(full_len),  # truncated: only used when it fits
                         len_zero.eq(full_len == 0),
+                        last_word.eq(full_len == 1),
                         issue_more.eq(full_len != 0),
                         crc.eq(next_crc),
                         byte_idx.eq(0),
@@ -184,8 +186,12 @@ class SerialBridge(wiring.Component):
                     m.d.sync += [crc.eq(next_crc), word.eq(Cat(word[8:], b))]
                     with m.If(byte_idx == nb - 1):
                         m.d.comb += wr.en.eq(1)
-                        m.d.sync += [byte_idx.eq(0), word_idx.eq(word_idx + 1)]
-                        with m.If(word_idx + 1 == length):
+                        m.d.sync += [
+                            byte_idx.eq(0),
+                            word_idx.eq(word_idx + 1),
+                            last_word.eq(word_idx + 2 == length),
+                        ]
+                        with m.If(last_word):
                             m.d.sync += state.eq(CRC0)
                     with m.Else():
                         m.d.sync += byte_idx.eq(byte_idx + 1)

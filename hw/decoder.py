@@ -47,6 +47,10 @@ class Op(enum.Enum, shape=isa.OPCODE_BITS):
     COUNTERS = isa.Opcode.COUNTERS.value
 
 
+#: Opcodes whose argument words are checked in CHECK (see `CommandDecoder._arg_error`).
+_CHECKED_OPS = (Op.LOAD_A, Op.LOAD_B, Op.LOAD_PARAM, Op.MATMUL)
+
+
 class _Registers:
     """The decoder's registers as attributes (built by `CommandDecoder._registers`)."""
 
@@ -140,6 +144,10 @@ class CommandDecoder(wiring.Component):
             nargs=Signal(2),
             argi=Signal(2),
             error=Signal(8),  # framing error found in HEADER, 0 = none
+            framing_bad=Signal(),  # registered error != 0
+            # registered opcode == X for the opcodes with argument checks (one LUT each
+            # in CHECK instead of an 8-bit compare in front of the error priority)
+            op_hot={op: Signal(name=f"is_{op.name.lower()}") for op in _CHECKED_OPS},
             # RANGE results (registered every cycle from the stable argument words)
             load_end=Signal(end_bits(max(c.a_depth, c.b_depth)), name="load_end"),
             a_end=Signal(end_bits(c.a_depth), name="mm_a_end"),
@@ -180,7 +188,7 @@ class CommandDecoder(wiring.Component):
             with m.State("RANGE"):  # the argument flags settle into their registers
                 m.next = "CHECK"
             with m.State("CHECK"):
-                self._check(m, r, self._arg_error(m, r, flags))
+                self._check(m, r, *self._arg_error(m, r, flags))
             with m.State("WAIT"):
                 self._wait(m, r)
             with m.State("LOAD"):
@@ -290,7 +298,7 @@ class CommandDecoder(wiring.Component):
         def framing(bad_length, nargs):
             m.d.sync += r.nargs.eq(nargs)
             with m.If(bad_length):
-                m.d.sync += r.error.eq(isa.ErrorCode.BAD_LENGTH)
+                m.d.sync += [r.error.eq(isa.ErrorCode.BAD_LENGTH), r.framing_bad.eq(1)]
                 m.next = "CHECK"
             with m.Else():
                 m.next = "ARGS"
@@ -303,6 +311,8 @@ class CommandDecoder(wiring.Component):
                 r.rem_one.eq(length == 1),
                 r.argi.eq(0),
                 r.error.eq(0),
+                r.framing_bad.eq(0),
+                *[hot.eq(op == o.value) for o, hot in r.op_hot.items()],
             ]
             with m.Switch(op):
                 with m.Case(Op.NOP):
@@ -319,7 +329,7 @@ class CommandDecoder(wiring.Component):
                     with m.Else():
                         framing(length != 1, 1)
                 with m.Default():
-                    m.d.sync += r.error.eq(isa.ErrorCode.UNKNOWN_OPCODE)
+                    m.d.sync += [r.error.eq(isa.ErrorCode.UNKNOWN_OPCODE), r.framing_bad.eq(1)]
                     m.next = "CHECK"
 
     def _args(self, m, r):
@@ -372,8 +382,10 @@ class CommandDecoder(wiring.Component):
         m.d.sync += [flags[name].eq(value) for name, value in checks.items()]
         return flags
 
-    def _arg_error(self, m, r, flags) -> Value:
-        """The command's `ErrorCode` in CHECK: the framing error, else the first failed check."""
+    def _arg_error(self, m, r, flags) -> tuple[Value, Value]:
+        """The command's `ErrorCode` in CHECK (the framing error, else the first failed
+        check) and whether it has one: ``fail`` is a shallow OR of registered flags
+        (it steers the FSM), the priority-encoded code only feeds ``error_code``."""
         E = isa.ErrorCode
         # per opcode, its registered checks in priority order: (flag, error code)
         checks = {
@@ -388,7 +400,9 @@ class CommandDecoder(wiring.Component):
                 ("mm_clamp", E.BAD_CLAMP),
             ],
         }
+        assert tuple(checks) == _CHECKED_OPS
         bad = Signal(8, name="cmd_error")
+        fail = Signal(name="cmd_fail")
         m.d.comb += bad.eq(r.error)
         with m.If(r.error == 0):
             with m.Switch(r.opcode):
@@ -397,7 +411,12 @@ class CommandDecoder(wiring.Component):
                         for i, (flag, code) in enumerate(ordered):
                             with (m.If if i == 0 else m.Elif)(flags[flag]):
                                 m.d.comb += bad.eq(code)
-        return bad
+        per_op = [
+            r.op_hot[op] & Cat(*[flags[f] for f, _ in ordered]).any()
+            for op, ordered in checks.items()
+        ]
+        m.d.comb += fail.eq(r.framing_bad | Cat(*per_op).any())
+        return bad, fail
 
     @staticmethod
     def _consume(m, r):
@@ -416,11 +435,12 @@ class CommandDecoder(wiring.Component):
         with m.Else():
             m.next = state
 
-    def _check(self, m, r, bad):
-        """Report the command's error ``bad``, or go on to its data phase.
+    def _check(self, m, r, bad, fail):
+        """Report the command's error ``bad`` (``fail``: it has one), or go on to its
+        data phase.
 
         The data-phase registers are set up whatever ``bad`` is (a bad command
-        only skips words), so ``bad`` drives just ``error_valid`` and the state.
+        only skips words), so ``fail`` drives just ``error_valid`` and the state.
         """
         c = self.config
         a0 = r.args[0]
@@ -440,7 +460,7 @@ class CommandDecoder(wiring.Component):
             r.resp_count.eq(Mux(is_status, 1, len(isa.COUNTER_NAMES))),
         ]
         m.d.comb += self.error_code.eq(bad)
-        with m.If(bad != 0):
+        with m.If(fail):
             m.d.comb += self.error_valid.eq(1)
             self._done_or(m, r, "SKIP")
         with m.Elif(r.opcode == Op.MATMUL):

@@ -22,7 +22,7 @@ from .layouts import (
     store_desc_layout,
 )
 
-__all__ = ["MatmulEngine", "StoreQueue"]
+__all__ = ["MatmulEngine", "StoreQueue", "STORE_QUEUE_DEPTH"]
 
 
 class MatmulEngine(wiring.Component):
@@ -178,8 +178,14 @@ class MatmulEngine(wiring.Component):
         return m
 
 
+#: Store descriptors `StoreQueue` holds: tiles whose last slice has been issued and
+#: whose last row has not left the store unit (which sizes its row FIFO by it).
+STORE_QUEUE_DEPTH = 2
+
+
 class StoreQueue(wiring.Component):
-    """Two-entry queue of store descriptors whose entries are visible (for hazards).
+    """`STORE_QUEUE_DEPTH`-entry (two) queue of store descriptors whose entries are
+    visible (for hazards).
 
     ``inp`` accepts while an entry is free; ``out`` presents the oldest entry.
     A push and a pop may happen in the same cycle. ``param_groups`` reports the

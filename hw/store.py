@@ -12,10 +12,14 @@ and serialises each row into result words of ``bus_bytes``:
 requantiser is empty, so rows leave in order.
 
 Drained rows first enter a block-RAM FIFO (`hw.block_fifo.BlockFIFO`) of
-`row_fifo_depth` rows (two tiles): the array drains a whole tile in ``rows``
-cycles and is frozen by back-pressure only when the FIFO is full, i.e. when
-the output (raw words or the requantiser, ``cols / pp_lanes * interval``
-cycles per row) cannot keep up on average, not while a row is serialised.
+`row_fifo_depth` rows: room for `STORE_QUEUE_DEPTH` tiles, so ``rows.ready`` is
+constant 1 and the array is never frozen from here. That bound holds by
+construction: the engine issues a tile's last slice only together with its store
+descriptor into the `hw.engine.StoreQueue` (`STORE_QUEUE_DEPTH` entries), and the
+descriptor leaves the queue only when the tile's last row leaves the FIFO, so at
+most `STORE_QUEUE_DEPTH` tiles have rows in the array or the FIFO. When the
+output (raw words or the requantiser, ``cols / pp_lanes * interval`` cycles per
+row) cannot keep up on average, the engine waits for a queue entry instead.
 
 The per-tile constants (zero point, activation range) are registered once per
 tile from the descriptor and held on the requantiser's ports; a tile whose
@@ -32,6 +36,7 @@ from .arith import const_mul
 from .array import result_layout
 from .block_fifo import BlockFIFO
 from .config import AccelConfig
+from .engine import STORE_QUEUE_DEPTH
 from .layouts import store_desc_layout
 from .postproc import SHIFT_BITS, Requantizer
 from .skid import SkidBuffer
@@ -86,9 +91,9 @@ class StoreUnit(wiring.Component):
 
     @property
     def row_fifo_depth(self) -> int:
-        """Drained rows the block-RAM FIFO holds between the array and the output (two
-        tiles' worth, plus one at its head)."""
-        return 2 * max(self.config.rows, 2)
+        """Drained rows the block-RAM FIFO holds between the array and the output
+        (`STORE_QUEUE_DEPTH` tiles' worth, at least 4; plus one at its head)."""
+        return STORE_QUEUE_DEPTH * max(self.config.rows, 2)
 
     @property
     def cycles_per_row(self) -> int:
@@ -109,7 +114,7 @@ class StoreUnit(wiring.Component):
         m.d.comb += [
             rf.w_data.eq(self.rows.payload.as_value()),
             rf.w_en.eq(self.rows.valid),
-            self.rows.ready.eq(rf.w_rdy),
+            self.rows.ready.eq(1),  # room for every row in flight: see the module docstring
         ]
         head = data.View(layout, rf.r_data)
         head_valid = rf.r_rdy
