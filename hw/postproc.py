@@ -110,7 +110,8 @@ class Requantizer(wiring.Component):
     """``lanes`` parallel TFLite requantisers (see the module docstring for the stages).
 
     Streams in and out (valid/ready, no combinational path from ``i.valid`` to
-    ``o.valid``; ``i.ready`` depends combinationally on ``o.ready``). A new
+    ``o.valid``; ``i.ready`` depends combinationally on ``o.ready`` for ``dsp`` and
+    is a register (S1 empty) for ``lut``). A new
     transfer is accepted every `interval` cycles at best; its result is valid
     `latency` cycles after it was accepted, unless back-pressured.
 
@@ -198,12 +199,36 @@ class Requantizer(wiring.Component):
         adv_b = Signal()  # S4..S6 (and, for dsp, the two MUL stages) advance together
         m.d.comb += adv_b.eq(~(self.o.valid & ~self.o.ready))
         mul_free = Signal()  # MUL takes the item in S2 this cycle (if there is one)
-        adv_f = Signal()  # S1, S2 advance
         v1, v2 = Signal(name="v1"), Signal(name="v2")
         t1, t2 = Signal(tag_shape, name="t1"), Signal(tag_shape, name="t2")
-        m.d.comb += [adv_f.eq(~(v2 & ~mul_free)), self.i.ready.eq(adv_f)]
-        with m.If(adv_f):
-            m.d.sync += [v1.eq(self.i.valid), t1.eq(p.tag), v2.eq(v1), t2.eq(t1)]
+        en1 = Signal()  # S1 loads from the input (taking it when i.valid)
+        en2 = Signal()  # S2 loads from S1
+        if self.mul == "dsp":
+            # one transfer per cycle: S1 and S2 advance together with the multiplier
+            m.d.comb += [en1.eq(mul_free), en2.eq(mul_free), self.i.ready.eq(mul_free)]
+            with m.If(mul_free):
+                m.d.sync += [v1.eq(self.i.valid), v2.eq(v1)]
+        else:
+            # one transfer per `interval` cycles: S1 takes an item only when empty, so
+            # ``i.ready`` is a register (~v1) and no ready path runs through the
+            # multiplier's step logic; S1 refills while the multiplier works
+            m.d.comb += [
+                en1.eq(~v1),
+                en2.eq(v1 & (~v2 | mul_free)),
+                self.i.ready.eq(~v1),
+            ]
+            with m.If(en1):
+                m.d.sync += v1.eq(self.i.valid)
+            with m.Elif(en2):
+                m.d.sync += v1.eq(0)
+            with m.If(en2):
+                m.d.sync += v2.eq(1)
+            with m.Elif(mul_free):
+                m.d.sync += v2.eq(0)
+        with m.If(en1):
+            m.d.sync += t1.eq(p.tag)
+        with m.If(en2):
+            m.d.sync += t2.eq(t1)
 
         # per-lane values entering the back segment (from MUL)
         hv = Signal(name="hv")
@@ -223,7 +248,7 @@ class Requantizer(wiring.Component):
             m1 = Signal(signed(32), name=f"l{ln}_m1")
             top_mask = Signal(31, name=f"l{ln}_topmask")  # bits 31-left..30, for S2
             sh = p.shift[ln]
-            with m.If(adv_f):
+            with m.If(en1):
                 m.d.sync += [
                     total.eq(p.acc[ln] + p.bias[ln]),
                     left1.eq(Mux(sh[-1], 0, sh[:5])),
@@ -250,7 +275,7 @@ class Requantizer(wiring.Component):
             m2 = Signal(signed(32), name=f"l{ln}_m2")
             sign = x1[31]
             over = ((x1[:31] ^ sign.replicate(31)) & top_mask).any()
-            with m.If(adv_f):
+            with m.If(en2):
                 m.d.sync += [
                     xs2.eq((x1 << left1)[:32]),
                     s2.eq(over),
@@ -340,7 +365,9 @@ class Requantizer(wiring.Component):
             m.d.comb += self.o.payload.value[ln].eq(out)
 
         m.d.comb += [self.o.valid.eq(v6), self.o.payload.tag.eq(t6)]
-        m.d.comb += self.saturated.eq(adv_f & ((v1 & Cat(*sat1).any()) | (v2 & Cat(*sat2).any())))
+        # an item leaves S1 when S2 loads, S2 when the multiplier takes it
+        leave1, leave2 = v1 & en2, v2 & mul_free
+        m.d.comb += self.saturated.eq((leave1 & Cat(*sat1).any()) | (leave2 & Cat(*sat2).any()))
         return m
 
     # -- multiplier styles -------------------------------------------------------------
