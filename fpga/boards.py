@@ -14,8 +14,8 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
-from hw.config import AccelConfig, preset
-from hw.uart import fastest_baud
+from macforge.hw.config import AccelConfig, preset
+from macforge.hw.uart import fastest_baud
 
 __all__ = ["Board", "BOARDS", "ULX3S_CLK_HZ", "board_by_name"]
 

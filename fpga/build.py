@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from hw.config import AccelConfig
+from macforge.hw.config import AccelConfig
 
 from .boards import Board
 from .report import count_ice40_ffs, parse_nextpnr_report, resource_shortage

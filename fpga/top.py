@@ -5,9 +5,9 @@ from __future__ import annotations
 from amaranth.hdl import Elaboratable, Module
 from amaranth.lib import io
 
-from hw.config import AccelConfig
-from hw.soc import AcceleratorSoC
-from hw.uart import divisor_for
+from macforge.hw.config import AccelConfig
+from macforge.hw.soc import AcceleratorSoC
+from macforge.hw.uart import divisor_for
 
 from .boards import Board
 from .clocks import add_ecp5_pll, add_ice40_pll, ecp5_pll_params, ice40_pll_params

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hw import isa
-from hw.config import AccelConfig
+from macforge.hw import isa
+from macforge.hw.config import AccelConfig
 
 from .program import Program, StoredTile, cmd_load, cmd_load_params, cmd_matmul
 

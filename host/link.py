@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from hw.bridge import MAX_DATA_WORDS, SYNC_DEVICE, SYNC_HOST, Nack, crc16_step
+from macforge.hw.bridge import MAX_DATA_WORDS, SYNC_DEVICE, SYNC_HOST, Nack, crc16_step
 
 __all__ = [
     "crc16",

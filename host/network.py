@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hw.config import AccelConfig
+from macforge.hw.config import AccelConfig
 
 from .compiler import Requant, compile_gemm
 from .kernels import (

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hw import isa
-from hw.config import AccelConfig
+from macforge.hw import isa
+from macforge.hw.config import AccelConfig
 
 __all__ = [
     "Program",

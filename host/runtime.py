@@ -13,7 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
-from hw import isa
+from macforge.hw import isa
 
 from .program import Program, cmd_counters, cmd_status, decode_status
 

@@ -39,9 +39,9 @@ def _shapes(cfg, quick: bool) -> list[tuple[int, int, int]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from host.compiler import Requant, compile_gemm
-    from host.runtime import run_many
-    from sim.transport import SimTransport
+    from macforge.host.compiler import Requant, compile_gemm
+    from macforge.host.runtime import run_many
+    from macforge.sim.transport import SimTransport
 
     base = config_by_name(args.config)
     if args.bus is None:

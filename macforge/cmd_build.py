@@ -15,7 +15,7 @@ MAX_SEEDS = 64
 
 
 def add_parser(sub) -> None:
-    from fpga.boards import BOARDS
+    from macforge.fpga.boards import BOARDS
 
     p = sub.add_parser("build", help="build a bitstream for a board (yosys/nextpnr via YoWASP)")
     p.add_argument("--board", required=True, choices=list(BOARDS), help="target board")
@@ -71,7 +71,7 @@ def _check_numbers(args: argparse.Namespace) -> None:
 
 def link_figures(cfg, report: dict) -> dict:
     """Link limits next to the compute peak (see `host.serial.link_estimate`)."""
-    from host.serial import link_estimate
+    from macforge.host.serial import link_estimate
 
     out = link_estimate(cfg, baud=report["baud"], max_words=report["max_words"])
     macs_per_s = cfg.peak_macs_per_cycle * report["target_mhz"] * 1e6
@@ -95,15 +95,15 @@ def _program(board, bitstream: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fpga.boards import board_by_name
-    from fpga.build import BuildError, build
+    from macforge.fpga.boards import board_by_name
+    from macforge.fpga.build import BuildError, build
 
     board = board_by_name(args.board)
     cfg = config_by_name(args.config) if args.config else board.default_config()
     _check_numbers(args)
     clk_hz = round(args.freq * 1e6) if args.freq is not None else board.clk_hz
     if clk_hz != board.osc_hz:
-        from fpga.clocks import ecp5_pll_params, ice40_pll_params
+        from macforge.fpga.clocks import ecp5_pll_params, ice40_pll_params
 
         search = {"ice40": ice40_pll_params, "ecp5": ecp5_pll_params}[board.family]
         try:
@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(
             f"config {cfg.name} is for target {cfg.target}, board {board.name} is {board.target}"
         )
-    from hw.uart import divisor_for
+    from macforge.hw.uart import divisor_for
 
     try:
         baud = args.baud or board.default_baud(clk_hz)

@@ -20,7 +20,7 @@ SEED = 0
 
 
 def add_parser(sub) -> None:
-    from fpga.boards import BOARDS
+    from macforge.fpga.boards import BOARDS
 
     p = sub.add_parser("demo", help="run the main demo: int8 digit classifier on the RTL")
     p.add_argument("--config", default="default", help="preset name (default: default)")
@@ -51,7 +51,7 @@ def train_digits_mlp():
     from sklearn.model_selection import train_test_split
     from sklearn.neural_network import MLPClassifier
 
-    from host.quantize import FloatDense
+    from macforge.host.quantize import FloatDense
 
     digits = load_digits()
     x = digits.data / 16.0
@@ -77,11 +77,11 @@ def _bar(done: int, total: int, width: int = 24) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fpga.boards import board_by_name
-    from host.network import run_network
-    from host.quantize import quantize_network
-    from sim.reference import golden_forward
-    from sim.transport import SimTransport
+    from macforge.fpga.boards import board_by_name
+    from macforge.host.network import run_network
+    from macforge.host.quantize import quantize_network
+    from macforge.sim.reference import golden_forward
+    from macforge.sim.transport import SimTransport
 
     cfg = config_by_name(args.config)
     t0 = time.monotonic()
@@ -174,6 +174,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _float_acc(layers, x, y) -> float:
-    from host.quantize import float_forward
+    from macforge.host.quantize import float_forward
 
     return float((float_forward(layers, x).argmax(axis=1) == y).mean())

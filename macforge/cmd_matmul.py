@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from host.serial import DEFAULT_BAUD
+from macforge.host.serial import DEFAULT_BAUD
 
 from .common import UsageError, check_output_path, config_by_name, load_array, write_report
 
@@ -67,7 +67,7 @@ def _load_operands(args):
     if (args.multiplier is None) != (args.shift is None):
         raise UsageError("--multiplier and --shift go together")
     if args.multiplier is not None:
-        from host.compiler import Requant
+        from macforge.host.compiler import Requant
 
         mult = load_array(args.multiplier, "multiplier", dtype=np.int32, ndim=1)
         shift = load_array(args.shift, "shift", dtype=np.int32, ndim=1)
@@ -98,10 +98,10 @@ def _load_operands(args):
 
 
 def run(args: argparse.Namespace) -> int:
-    from host.compiler import compile_gemm
-    from host.runtime import run as run_program
-    from sim import golden
-    from sim.transport import SimTransport
+    from macforge.host.compiler import compile_gemm
+    from macforge.host.runtime import run as run_program
+    from macforge.sim import golden
+    from macforge.sim.transport import SimTransport
 
     cfg = config_by_name(args.config)
     out = check_output_path(args.output)
@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     try:
         if args.port:
-            from host.serial import SerialTransport
+            from macforge.host.serial import SerialTransport
 
             transport = SerialTransport(args.port, config=cfg, baud=args.baud)
             if "://" not in args.port and not os.path.exists(args.port):

@@ -28,10 +28,10 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from host.network import run_network
-    from host.onnx_import import import_onnx
-    from sim.reference import golden_forward
-    from sim.transport import SimTransport
+    from macforge.host.network import run_network
+    from macforge.host.onnx_import import import_onnx
+    from macforge.sim.reference import golden_forward
+    from macforge.sim.transport import SimTransport
 
     cfg = config_by_name(args.config)
     out_path = check_output_path(args.output)

@@ -26,8 +26,8 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from amaranth.back import verilog
 
-    from hw.accelerator import Accelerator
-    from hw.array import SystolicArray
+    from macforge.hw.accelerator import Accelerator
+    from macforge.hw.array import SystolicArray
 
     cfg = config_by_name(args.config)
     out = check_output_path(args.output)

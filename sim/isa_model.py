@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from hw import isa
-from hw.config import AccelConfig
+from macforge.hw import isa
+from macforge.hw.config import AccelConfig
 
 __all__ = ["IsaModel"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hw.config import AccelConfig
+from macforge.hw.config import AccelConfig
 
 __all__ = ["pack_slice", "unpack_result", "to_signed"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from host.network import (
+from macforge.host.network import (
     AddConst,
     AvgPool2D,
     Conv2D,
@@ -20,7 +20,7 @@ from host.network import (
     add_layer_params,
     gemm_params,
 )
-from sim import golden
+from macforge.sim import golden
 
 __all__ = ["golden_forward", "golden_add"]
 

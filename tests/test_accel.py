@@ -10,14 +10,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from host.compiler import Requant, compile_gemm
-from host.program import cmd_load_params, cmd_status, decode_status
-from host.runtime import Segment, run_many
-from hw import isa
-from hw.config import AccelConfig, preset
-from sim import golden, runner
-from sim.isa_model import IsaModel
-from sim.transport import SimTransport
+from macforge.host.compiler import Requant, compile_gemm
+from macforge.host.program import cmd_load_params, cmd_status, decode_status
+from macforge.host.runtime import Segment, run_many
+from macforge.hw import isa
+from macforge.hw.config import AccelConfig, preset
+from macforge.sim import golden, runner
+from macforge.sim.isa_model import IsaModel
+from macforge.sim.transport import SimTransport
 
 ACCEL_CONFIGS = {
     "tiny": preset("tiny"),
@@ -412,7 +412,7 @@ def test_skid_buffer_order_stability_throughput():
     """SkidBuffer: in order, payload stable while stalled, one transfer per cycle when open."""
     from amaranth.sim import Simulator
 
-    from hw.skid import SkidBuffer
+    from macforge.hw.skid import SkidBuffer
 
     dut = SkidBuffer(16)
     rng = np.random.default_rng(11)

@@ -8,8 +8,8 @@ import importlib.util
 import pytest
 from amaranth.back import verilog
 
-from hw.array import SystolicArray
-from sim import runner
+from macforge.hw.array import SystolicArray
+from macforge.sim import runner
 from tests.configs import ARRAY_CONFIGS
 
 BENCH_TESTS = [
@@ -39,7 +39,7 @@ def _run(sim: str, cfg_name: str, testcase: str) -> None:
     seed = runner.test_seed(f"{sim}:{cfg_name}:{testcase}")
     runner.run(
         build,
-        test_module="sim.tb_array",
+        test_module="macforge.sim.tb_array",
         testcase=testcase,
         seed=seed,
         env={"MACFORGE_CONFIG": cfg.to_json(), "MACFORGE_TEST_SEED": str(seed)},

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from hw.block_fifo import BlockFIFO
-from sim import runner
+from macforge.hw.block_fifo import BlockFIFO
+from macforge.sim import runner
 
 
 @pytest.mark.parametrize("depth", [2, 3, 8])

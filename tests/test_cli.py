@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fpga.boards import BOARDS
 from macforge.cli import main
-from sim import golden, runner
+from macforge.fpga.boards import BOARDS
+from macforge.sim import golden, runner
 
 
 def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:

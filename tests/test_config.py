@@ -2,7 +2,7 @@
 
 import pytest
 
-from hw.config import PRESETS, AccelConfig, max_k_for, preset
+from macforge.hw.config import PRESETS, AccelConfig, max_k_for, preset
 
 
 @pytest.mark.parametrize(

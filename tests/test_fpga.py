@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-from fpga.boards import BOARDS, board_by_name
-from fpga.build import DEVICE_CAPACITY, build, synthesize
-from fpga.report import parse_nextpnr_report, resource_shortage
-from hw.config import TARGET_DSPS
+from macforge.fpga.boards import BOARDS, board_by_name
+from macforge.fpga.build import DEVICE_CAPACITY, build, synthesize
+from macforge.fpga.report import parse_nextpnr_report, resource_shortage
+from macforge.hw.config import TARGET_DSPS
 
 
 @pytest.mark.parametrize("name", list(BOARDS))
@@ -96,7 +96,7 @@ def test_ulx3s_85f_synthesis(tmp_path):
 
 
 def test_count_ice40_ffs():
-    from fpga.report import count_ice40_ffs
+    from macforge.fpga.report import count_ice40_ffs
 
     log = """=== macforge ===
        12   SB_DFF
@@ -111,7 +111,7 @@ def test_count_ice40_ffs():
 
 
 def test_ice40_pll_search():
-    from fpga.clocks import ice40_pll_params
+    from macforge.fpga.clocks import ice40_pll_params
 
     p = ice40_pll_params(12e6, 48e6)  # icepll's answer: DIVR 0, DIVF 63, DIVQ 4
     assert (p.divr, p.divf, p.divq, p.filter_range) == (0, 63, 4, 1)
@@ -149,7 +149,7 @@ ECPPLL_CASES = [  # f_out MHz -> (CLKI_DIV, CLKFB_DIV, CLKOP_DIV, CLKOP_CPHASE) 
 
 @pytest.mark.parametrize("mhz, want", ECPPLL_CASES)
 def test_ecp5_pll_search(mhz, want):
-    from fpga.clocks import ecp5_pll_params
+    from macforge.fpga.clocks import ecp5_pll_params
 
     p = ecp5_pll_params(25e6, mhz * 1e6)
     assert (p.clki_div, p.clkfb_div, p.clkop_div, p.clkop_cphase) == want
@@ -158,7 +158,7 @@ def test_ecp5_pll_search(mhz, want):
 
 
 def test_ecp5_pll_refuses_far_rates():
-    from fpga.clocks import ecp5_pll_params
+    from macforge.fpga.clocks import ecp5_pll_params
 
     with pytest.raises(ValueError, match=r"48 MHz .* within 1 % \(nearest: 46.875 MHz\)"):
         ecp5_pll_params(25e6, 48e6)
@@ -183,7 +183,7 @@ def _ecppll(tmp_path, mhz: float) -> tuple[int, int, int, int]:
 def test_ecp5_pll_matches_yowasp_ecppll(tmp_path, mhz):
     import shutil
 
-    from fpga.clocks import ecp5_pll_params
+    from macforge.fpga.clocks import ecp5_pll_params
 
     if shutil.which("yowasp-ecppll") is None:
         pytest.skip("yowasp-ecppll not installed")
@@ -194,14 +194,14 @@ def test_ecp5_pll_matches_yowasp_ecppll(tmp_path, mhz):
 def test_clock_source_names_the_pll():
     import dataclasses
 
-    from fpga.clocks import ecp5_pll_params, ice40_pll_params
+    from macforge.fpga.clocks import ecp5_pll_params, ice40_pll_params
 
     assert ecp5_pll_params(25e6, 60e6).describe() == (
         "EHXPLLL 25 MHz -> 60 MHz (CLKI_DIV 5, CLKFB_DIV 12, CLKOP_DIV 10, VCO 600 MHz)"
     )
     assert ice40_pll_params(12e6, 15e6).describe().startswith("SB_PLL40 12 MHz -> 15 MHz (DIVR")
     # BoardTop picks the family's PLL when the clock differs from the oscillator
-    from fpga.top import BoardTop
+    from macforge.fpga.top import BoardTop
 
     ulx3s = dataclasses.replace(BOARDS["ulx3s-25f"], clk_hz=60_000_000)
     top = BoardTop(ulx3s, ulx3s.default_config())
@@ -218,7 +218,7 @@ def test_ecp5_pll_instance_in_rtlil():
     from amaranth.hdl import Elaboratable, Module, Signal
     from amaranth.lib import io
 
-    from fpga.clocks import add_ecp5_pll, ecp5_pll_params
+    from macforge.fpga.clocks import add_ecp5_pll, ecp5_pll_params
 
     class Blink(Elaboratable):
         def elaborate(self, platform):
@@ -260,7 +260,7 @@ def test_default_baud_is_the_fastest_the_clock_makes():
 
 
 def test_explicit_baud_the_clock_cannot_make_is_refused():
-    from fpga.top import BoardTop
+    from macforge.fpga.top import BoardTop
 
     board = BOARDS["icebreaker"]
     with pytest.raises(ValueError, match=r"baud 3000000 cannot be made from a 31.5 MHz clock"):
@@ -305,7 +305,7 @@ set -e
 def fake_tools(tmp_path, monkeypatch):
     import types
 
-    import fpga.build
+    import macforge.fpga.build
 
     bindir = tmp_path / "bin"
     bindir.mkdir()
@@ -324,7 +324,7 @@ def fake_tools(tmp_path, monkeypatch):
         )
         return top, build_dir
 
-    monkeypatch.setattr(fpga.build, "_prepare", fake_prepare)
+    monkeypatch.setattr(macforge.fpga.build, "_prepare", fake_prepare)
     return tmp_path
 
 
@@ -357,7 +357,7 @@ def test_build_survives_a_failing_seed(fake_tools):
 
 
 def test_seed_argv_renames_outputs():
-    from fpga.build import _seed_argv
+    from macforge.fpga.build import _seed_argv
 
     argv, renames = _seed_argv(
         ["nextpnr-ecp5", "--report", "m.report.json", "--log", "m.tim", "--textcfg", "m.config"], 7

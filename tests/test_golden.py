@@ -1,9 +1,9 @@
-"""sim.golden.matmul against plain Python integer arithmetic, edge cases included."""
+"""macforge.sim.golden.matmul against plain Python integer arithmetic, edge cases included."""
 
 import numpy as np
 import pytest
 
-from sim import golden
+from macforge.sim import golden
 
 
 def _ref(a, b):

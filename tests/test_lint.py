@@ -9,14 +9,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: folder -> top-level project packages it may import (DESIGN.md, "Layers")
+#: folder -> project layers it may import (DESIGN.md, "Layers"); folder ``X`` is the
+#: package ``macforge.X`` (pyproject.toml ``package-dir``)
 ALLOWED = {
     "hw": {"hw"},
     "host": {"hw", "host"},
     "sim": {"hw", "host", "sim"},
     "fpga": {"hw", "fpga"},
 }
-PROJECT = {"hw", "host", "sim", "fpga", "macforge", "tests"}
+LAYERS = set(ALLOWED)
+#: what `_imports` reports for project code: a layer, ``macforge`` (the CLI) or ``tests``
+PROJECT = LAYERS | {"macforge", "tests"}
 
 
 @pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff not installed")
@@ -25,15 +28,68 @@ def test_ruff_clean():
     assert res.returncode == 0, res.stdout + res.stderr
 
 
-def _imports(path: Path) -> set[str]:
+def _package(path: Path) -> list[str]:
+    """Dotted package of the module at ``path``: ``hw/x.py`` is in ``macforge.hw``."""
+    parts = list(path.relative_to(ROOT).parent.parts)
+    if parts and parts[0] in LAYERS:
+        return ["macforge", *parts]
+    return parts
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Absolute dotted names of the modules ``path`` imports (relative imports resolved).
+
+    ``from P import n`` yields ``P.n`` too, as ``n`` may be a module
+    (``from macforge import hw``, ``from .. import host``).
+    """
     tree = ast.parse(path.read_text())
+    package = _package(path)
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names |= {a.name.split(".")[0] for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module.split(".")[0])
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - node.level + 1]
+                assert len(base) == len(package) - node.level + 1 and base, (
+                    f"{path}: relative import beyond the top-level package"
+                )
+            else:
+                base = []
+            module = ".".join(base + ([node.module] if node.module else []))
+            if module != "macforge" or not all(a.name in LAYERS for a in node.names):
+                names.add(module)  # `from macforge import hw` imports just the layer
+            names |= {f"{module}.{a.name}" for a in node.names if a.name != "*"}
     return names
+
+
+def _unit(module: str) -> str:
+    """``macforge.hw.isa`` -> ``hw``, ``macforge.cli`` -> ``macforge``, ``numpy.x`` -> ``numpy``."""
+    parts = module.split(".")
+    if parts[0] == "macforge" and len(parts) > 1 and parts[1] in LAYERS:
+        return parts[1]
+    return parts[0]
+
+
+def _imports(path: Path) -> set[str]:
+    """Project units (`PROJECT`) and third-party top-level modules ``path`` imports."""
+    return {_unit(m) for m in _imported_modules(path)}
+
+
+def _python_files():
+    for folder in sorted(PROJECT):
+        yield from sorted((ROOT / folder).rglob("*.py"))
+
+
+def test_layers_imported_as_macforge_subpackages():
+    """``import hw`` works only from a checkout; installed, the layers are ``macforge.hw`` etc."""
+    bad = [
+        f"{path.relative_to(ROOT)} imports {m}"
+        for path in _python_files()
+        for m in sorted(_imported_modules(path))
+        if m.split(".")[0] in LAYERS
+    ]
+    assert not bad, "; ".join(bad)
 
 
 @pytest.mark.parametrize("layer", sorted(ALLOWED))

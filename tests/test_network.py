@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from host.kernels import avg_pool_int8, im2col, max_pool_int8, quantize_multiplier
-from host.network import (
+from macforge.host.kernels import avg_pool_int8, im2col, max_pool_int8, quantize_multiplier
+from macforge.host.network import (
     AvgPool2D,
     Conv2D,
     Dense,
@@ -16,10 +16,10 @@ from host.network import (
     QuantParams,
     run_network,
 )
-from hw.config import preset
-from sim import golden, runner
-from sim.reference import golden_add, golden_forward
-from sim.transport import SimTransport
+from macforge.hw.config import preset
+from macforge.sim import golden, runner
+from macforge.sim.reference import golden_add, golden_forward
+from macforge.sim.transport import SimTransport
 
 
 def random_conv(rng, name, o, c, k, out_scale, **kw):
@@ -139,7 +139,7 @@ def test_network_input_errors():
 
 
 def test_add_host_kernel_matches_golden():
-    from host.kernels import add_int8, add_params
+    from macforge.host.kernels import add_int8, add_params
 
     rng = np.random.default_rng(9)
     x1 = rng.integers(-128, 128, size=(50, 16), dtype=np.int8)
@@ -160,7 +160,7 @@ def test_add_host_kernel_matches_golden():
 
 def test_post_training_quantisation_tracks_float():
     """quantize_network: int8 scales/zero points, int32 bias, and outputs close to float."""
-    from host.quantize import (
+    from macforge.host.quantize import (
         FloatConv2D,
         FloatDense,
         activation_params,

@@ -26,11 +26,11 @@ from onnxruntime.quantization import (  # noqa: E402
     quantize_static,
 )
 
-from host.network import run_network  # noqa: E402
-from host.onnx_import import import_onnx  # noqa: E402
-from hw.config import preset  # noqa: E402
-from sim.reference import golden_forward  # noqa: E402
-from sim.transport import SimTransport  # noqa: E402
+from macforge.host.network import run_network  # noqa: E402
+from macforge.host.onnx_import import import_onnx  # noqa: E402
+from macforge.hw.config import preset  # noqa: E402
+from macforge.sim.reference import golden_forward  # noqa: E402
+from macforge.sim.transport import SimTransport  # noqa: E402
 
 CFG = preset("default")
 

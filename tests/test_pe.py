@@ -5,7 +5,7 @@ import random
 import pytest
 from amaranth.sim import Simulator
 
-from hw.pe import ProcessingElement
+from macforge.hw.pe import ProcessingElement
 
 
 def _simulate(steps, acc_width=32, multiplier="dsp"):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from hw.postproc import Requantizer
-from sim import golden
+from macforge.hw.postproc import Requantizer
+from macforge.sim import golden
 
 I32 = (-(2**31), 2**31 - 1)
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-from host.link import FrameParser, LinkError, crc16, encode_frame
-from host.runtime import Segment
-from host.serial import SerialTransport
-from hw.bridge import Nack
-from hw.config import preset
+from macforge.host.link import FrameParser, LinkError, crc16, encode_frame
+from macforge.host.runtime import Segment
+from macforge.host.serial import SerialTransport
+from macforge.hw.bridge import Nack
+from macforge.hw.config import preset
 
 CFG = preset("tiny")
 NB = CFG.bus_bytes
@@ -142,7 +142,7 @@ def _uart_rx_bytes(divisor: int, rate_error: float, data: bytes) -> tuple[list[i
     """Drive UARTRx with 8N1 bytes whose bit period is ``divisor * (1 + rate_error)`` cycles."""
     from amaranth.sim import Simulator
 
-    from hw.uart import UARTRx
+    from macforge.hw.uart import UARTRx
 
     dut = UARTRx(divisor)
     got: list[int] = []
@@ -190,7 +190,7 @@ def test_uart_rx_samples_mid_bit_at_small_divisors(divisor, rate_error):
 
 
 def test_divisor_for_names_a_rate_that_works():
-    from hw.uart import divisor_for, fastest_baud
+    from macforge.hw.uart import divisor_for, fastest_baud
 
     assert divisor_for(36_000_000, 3_000_000) == 12
     assert divisor_for(15_000_000, 3_000_000) == 5
@@ -202,7 +202,7 @@ def test_divisor_for_names_a_rate_that_works():
 
 
 def test_link_estimate_from_frame_formats():
-    from host.serial import ACK_BYTES, COMMAND_OVERHEAD, link_estimate
+    from macforge.host.serial import ACK_BYTES, COMMAND_OVERHEAD, link_estimate
 
     assert COMMAND_OVERHEAD == 6 and ACK_BYTES == 6
     est = link_estimate(CFG, baud=3_000_000, max_words=64)

@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from host.compiler import Requant, compile_gemm
-from host.link import Nack, encode_frame, split_words
-from host.program import cmd_status, decode_status
-from hw.config import preset
-from hw.soc import AcceleratorSoC
-from sim import golden, runner
+from macforge.host.compiler import Requant, compile_gemm
+from macforge.host.link import Nack, encode_frame, split_words
+from macforge.host.program import cmd_status, decode_status
+from macforge.hw.config import preset
+from macforge.hw.soc import AcceleratorSoC
+from macforge.sim import golden, runner
 
 CFG = preset("tiny")
 SIM_CLK_HZ, SIM_BAUD = 10_000_000, 1_000_000  # 10 cycles per bit keeps the bench quick
@@ -36,7 +36,7 @@ def run_script(script, *, clk_hz=SIM_CLK_HZ, baud=SIM_BAUD, cfg=CFG):
         (io / "script.json").write_text(json.dumps(script))
         runner.run(
             b,
-            test_module="sim.tb_soc",
+            test_module="macforge.sim.tb_soc",
             testcase="run_script",
             env={
                 "MACFORGE_IO": str(io),
