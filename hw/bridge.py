@@ -126,6 +126,7 @@ class SerialBridge(wiring.Component):
         len_zero = Signal()  # registered at LEN1: ``len`` == 0
         at_timeout = Signal()  # registered: ``idle`` == ``timeout``
         issue_more = Signal()  # registered: ``issued`` < ``length`` (EXEC)
+        issue_left = Signal(range(self.max_words + 1))  # ``length - issued``
         last_word = Signal()  # registered: ``word_idx + 1 == length`` (DATA)
         byte_idx = Signal(range(nb))
         word_idx = Signal(range(self.max_words + 1))
@@ -171,6 +172,7 @@ class SerialBridge(wiring.Component):
                         len_zero.eq(full_len == 0),
                         last_word.eq(full_len == 1),
                         issue_more.eq(full_len != 0),
+                        issue_left.eq(full_len),
                         crc.eq(next_crc),
                         byte_idx.eq(0),
                         word_idx.eq(0),
@@ -237,7 +239,11 @@ class SerialBridge(wiring.Component):
         with m.If(advance):
             m.d.sync += out_valid.eq(execute & issue_more)
             with m.If(execute & issue_more):
-                m.d.sync += [issued.eq(issued + 1), issue_more.eq(issued + 1 != length)]
+                m.d.sync += [
+                    issued.eq(issued + 1),
+                    issue_left.eq(issue_left - 1),
+                    issue_more.eq(issue_left != 1),
+                ]
         with m.If(execute & ~issue_more & ~out_valid):
             m.d.sync += [
                 issued.eq(0),
