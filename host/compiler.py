@@ -33,6 +33,8 @@ import numpy as np
 
 from macforge.hw import isa
 from macforge.hw.config import AccelConfig
+from macforge.hw.decoder import LOAD_OVERHEAD_CYCLES, MATMUL_CYCLES
+from macforge.hw.engine import START_CYCLES
 
 from .program import Program, StoredTile, cmd_load, cmd_load_params, cmd_matmul
 
@@ -94,17 +96,14 @@ def _check_requant(rq: Requant, n: int) -> None:
         raise ValueError(f"act_min {rq.act_min} > act_max {rq.act_max}")
 
 
-# -- decoder / engine timing, for planning only (see hw/decoder.py, hw/engine.py) -----
-#: decoder cycles of a LOAD_A / LOAD_B besides its data words (header, addr, count, RANGE,
-#: CHECK, WAIT)
-_LOAD_FIXED = 6
-#: decoder cycles of a LOAD_PARAM besides its record words
-_PARAM_FIXED = 6
-#: decoder cycles of a MATMUL that finds the engine's queue slot free (header, 3 args,
-#: CHECK, WAIT, PUSH)
-_MATMUL_CYCLES = 7
+# -- decoder / engine timing, for planning only (defined by the hardware) ---------------
+#: decoder cycles of a LOAD_A / LOAD_B / LOAD_PARAM besides its data words
+_LOAD_FIXED = LOAD_OVERHEAD_CYCLES
+_PARAM_FIXED = LOAD_OVERHEAD_CYCLES
+#: decoder cycles of a MATMUL that finds the engine's queue slot free
+_MATMUL_CYCLES = MATMUL_CYCLES
 #: cycles from the push of a MATMUL to its first slice entering the array
-_ENGINE_START = 2
+_ENGINE_START = START_CYCLES
 
 
 @dataclass(frozen=True)

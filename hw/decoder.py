@@ -32,7 +32,14 @@ from .arith import const_mul
 from .config import AccelConfig
 from .layouts import addr_bits, end_bits, group_use_layout, matmul_desc_layout, range_layout
 
-__all__ = ["CommandDecoder"]
+__all__ = ["CommandDecoder", "LOAD_OVERHEAD_CYCLES", "MATMUL_CYCLES"]
+
+#: Cycles a LOAD_A / LOAD_B / LOAD_PARAM spends besides its data words when nothing
+#: blocks it: HEADER, two argument words, RANGE, CHECK, WAIT (one word per cycle).
+LOAD_OVERHEAD_CYCLES = 6
+#: Cycles of a MATMUL whose descriptor the engine takes at once: HEADER, three
+#: argument words, RANGE, CHECK, PUSH.
+MATMUL_CYCLES = 7
 
 
 class Op(enum.Enum, shape=isa.OPCODE_BITS):

@@ -22,7 +22,11 @@ from .layouts import (
     store_desc_layout,
 )
 
-__all__ = ["MatmulEngine", "StoreQueue", "STORE_QUEUE_DEPTH"]
+__all__ = ["MatmulEngine", "StoreQueue", "STORE_QUEUE_DEPTH", "START_CYCLES"]
+
+#: Cycles from the decoder's push of a MATMUL into an idle engine to its first slice
+#: entering the array (queue slot -> active descriptor -> buffer read).
+START_CYCLES = 2
 
 
 class MatmulEngine(wiring.Component):
