@@ -14,7 +14,9 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
-from macforge.hw.config import AccelConfig, preset
+from macforge.hw.config import AccelConfig
+from macforge.hw.devices import device
+from macforge.hw.presets import preset
 from macforge.hw.uart import fastest_baud
 
 __all__ = ["Board", "BOARDS", "ULX3S_CLK_HZ", "board_by_name"]
@@ -29,8 +31,8 @@ class Board:
     name : str            CLI name, e.g. ``icebreaker``
     platform : str        ``module:Class`` of the amaranth-boards platform
     family : str          ``ice40`` or ``ecp5`` (selects tools and report keys)
-    device : str          device as reported (e.g. ``iCE40UP5K``)
-    target : str          `AccelConfig.target` the device's budgets come from
+    target : str          `AccelConfig.target`: the `hw.devices.Device` (part name,
+                          budgets, capacities) of the board's FPGA
     config : str          default accelerator preset
     osc_hz : int          the board oscillator
     clk_hz : int          default clock of the design (a PLL makes it when it differs
@@ -47,7 +49,6 @@ class Board:
     name: str
     platform: str
     family: str
-    device: str
     target: str
     config: str
     osc_hz: int
@@ -58,6 +59,11 @@ class Board:
     error_led: tuple[str, int] = ("led", 0)
     activity_led: tuple[str, int] = ("led", 1)
     programmer: str = "openFPGALoader"
+
+    @property
+    def device(self) -> str:
+        """The FPGA's part name as nextpnr reports it (e.g. ``iCE40UP5K``)."""
+        return device(self.target).part
 
     def make_platform(self):
         module, cls = self.platform.split(":")
@@ -91,7 +97,6 @@ def _ulx3s(size: str, config: str) -> Board:
         name=f"ulx3s-{size}",
         platform=f"amaranth_boards.ulx3s:ULX3S_{size.upper()}_Platform",
         family="ecp5",
-        device=f"LFE5U-{size.upper()}",
         target=f"ecp5-{size}",
         config=config,
         osc_hz=25_000_000,
@@ -107,7 +112,6 @@ BOARDS: dict[str, Board] = {
         name="icebreaker",
         platform="amaranth_boards.icebreaker:ICEBreakerPlatform",
         family="ice40",
-        device="iCE40UP5K",
         target="ice40-up5k",
         config="icebreaker",
         osc_hz=12_000_000,

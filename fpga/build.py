@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from macforge.hw.config import AccelConfig
+from macforge.hw.devices import device
 
 from .boards import Board
 from .report import count_ice40_ffs, parse_nextpnr_report, resource_shortage
@@ -33,7 +34,6 @@ __all__ = [
     "synthesize",
     "yowasp_env",
     "DESIGN_NAME",
-    "DEVICE_CAPACITY",
 ]
 
 DESIGN_NAME = "macforge"
@@ -53,19 +53,6 @@ _TOOLS = {
 _BITSTREAM = {"ice40": "bin", "ecp5": "bit"}
 
 #: device -> {report key: (Yosys cell type after synthesis, count on the device)}
-DEVICE_CAPACITY = {
-    "iCE40UP5K": {
-        "luts": ("SB_LUT4", 5280),
-        "dsps": ("SB_MAC16", 8),
-        "brams": ("SB_RAM40_4K", 30),
-        "sprams": ("SB_SPRAM256KA", 4),
-    },
-    "LFE5U-25F": {"luts": ("LUT4", 24288), "dsps": ("MULT18X18D", 28), "brams": ("DP16KD", 56)},
-    "LFE5U-45F": {"luts": ("LUT4", 43848), "dsps": ("MULT18X18D", 72), "brams": ("DP16KD", 108)},
-    "LFE5U-85F": {"luts": ("LUT4", 83640), "dsps": ("MULT18X18D", 156), "brams": ("DP16KD", 208)},
-}
-
-
 class BuildError(RuntimeError):
     """The build failed, the design does not fit, or it misses timing (one line)."""
 
@@ -344,7 +331,7 @@ def synthesize(
         "synth_seconds": round(time.monotonic() - started, 1),
     }
     fits = True
-    for key, (cell, total) in DEVICE_CAPACITY[board.device].items():
+    for key, (cell, total) in device(board.target).capacity.items():
         used = int(cells.get(cell, 0))
         report[key], report[f"{key}_total"] = used, total
         fits &= used <= total

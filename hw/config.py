@@ -12,7 +12,9 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-__all__ = ["AccelConfig", "PRESETS", "preset", "max_k_for"]
+from .devices import DEVICES, Device
+
+__all__ = ["AccelConfig", "max_k_for"]
 
 #: Bounds on the array shape.
 MIN_DIM, MAX_DIM = 1, 64
@@ -24,38 +26,10 @@ MIN_ACC_WIDTH, MAX_ACC_WIDTH = 16, 48
 SUPPORTED_BUS_BYTES = (4, 8, 16)
 #: Parameter bits stored per output channel: bias 32 + multiplier 32 + shift 6.
 PARAM_BITS_PER_CHANNEL = 70
-#: On-chip RAM bits per target (block RAM + single-port RAM); None = no limit.
-TARGET_MEMORY_BITS: dict[str, int | None] = {
-    "generic": None,
-    "ice40-up5k": 30 * 4096 + 4 * 256 * 1024,
-    "ecp5-25f": 56 * 18432,
-    "ecp5-45f": 108 * 18432,
-    "ecp5-85f": 208 * 18432,
-}
-#: DSP multiplier blocks per target (SB_MAC16 / MULT18X18D); None = no limit.
-TARGET_DSPS: dict[str, int | None] = {
-    "generic": None,
-    "ice40-up5k": 8,
-    "ecp5-25f": 28,
-    "ecp5-45f": 72,
-    "ecp5-85f": 156,
-}
-#: DSP blocks one 32x32 requantiser multiplier takes (16x16 or 18x18 blocks).
-DSPS_PER_LANE: dict[str, int] = {name: 4 for name in TARGET_DSPS}
-#: int8 MACs one DSP block computes per cycle: the iCE40 SB_MAC16 in MODE_8x8 holds two
-#: independent signed 8x8 multipliers; ECP5 MULT18X18D cannot be split with the open tools.
-MACS_PER_DSP: dict[str, int] = {
-    "generic": 1,
-    "ice40-up5k": 2,
-    "ecp5-25f": 1,
-    "ecp5-45f": 1,
-    "ecp5-85f": 1,
-}
 #: Requantiser multiplier styles: ``dsp`` (one 32x32 product per cycle on DSP blocks),
 #: ``lut`` (a multi-cycle shift-add multiplier in logic, no DSP block). ``auto`` picks
 #: ``lut`` where every DSP block is better spent on MACs (iCE40) and ``dsp`` elsewhere.
 PP_MULS = ("auto", "dsp", "lut")
-_PP_MUL_AUTO: dict[str, str] = {"ice40-up5k": "lut"}
 
 
 def max_k_for(acc_width: int, input_width: int = 8) -> int:
@@ -108,14 +82,14 @@ class AccelConfig:
     pp_lanes : int
         Requantiser lanes (values per cycle), a divisor of ``cols``; 0 (default)
         means ``cols``. With ``pp_mul="dsp"`` each lane needs one 32x32
-        multiplier (`DSPS_PER_LANE` DSP blocks); fewer lanes take
+        multiplier (`Device.dsps_per_requant_lane` DSP blocks); fewer lanes take
         ``cols / pp_lanes`` cycles per row.
     pp_mul : str
         Requantiser multiplier: ``dsp``, ``lut`` (multi-cycle, no DSP block) or
         ``auto`` (default: ``lut`` on iCE40, ``dsp`` elsewhere); resolved at
         construction.
     dsp_pes : int
-        PEs whose multiplier maps onto a DSP block (`MACS_PER_DSP` PEs share one
+        PEs whose multiplier maps onto a DSP block (`Device.macs_per_dsp` PEs share one
         block: two on an iCE40 SB_MAC16 in 8x8 mode); the others multiply in
         LUTs. -1 (default): as many as the target's DSP budget allows after
         the requantiser lanes (all PEs on ``generic``).
@@ -173,10 +147,9 @@ class AccelConfig:
         _check_int("a_depth", self.a_depth, 16, 65536)
         _check_int("b_depth", self.b_depth, 16, 65536)
         _check_int("param_depth", self.param_depth, 1, 256)
-        if self.target not in TARGET_MEMORY_BITS:
+        if self.target not in DEVICES:
             raise ValueError(
-                f"AccelConfig.target must be one of {sorted(TARGET_MEMORY_BITS)}, "
-                f"got {self.target!r}"
+                f"AccelConfig.target must be one of {sorted(DEVICES)}, got {self.target!r}"
             )
         if (
             isinstance(self.pp_lanes, bool)
@@ -193,16 +166,16 @@ class AccelConfig:
         if self.pp_mul not in PP_MULS:
             raise ValueError(f"AccelConfig.pp_mul must be one of {PP_MULS}, got {self.pp_mul!r}")
         if self.pp_mul == "auto":
-            object.__setattr__(self, "pp_mul", _PP_MUL_AUTO.get(self.target, "dsp"))
+            object.__setattr__(self, "pp_mul", self.device.pp_mul_auto)
         _check_int("dsp_pes", self.dsp_pes, -1, self.rows * self.cols)
-        dsps = TARGET_DSPS[self.target]
+        dsps = self.device.dsps
         lane_dsps = self.requant_dsps
         if dsps is not None and lane_dsps > dsps:
             raise ValueError(
                 f"AccelConfig: {lanes} requantiser lane(s) need {lane_dsps} DSP blocks but "
                 f"target {self.target} has {dsps}; lower pp_lanes or use pp_mul='lut'"
             )
-        per = MACS_PER_DSP[self.target]
+        per = self.device.macs_per_dsp
         if self.dsp_pes == -1:
             room = self.rows * self.cols if dsps is None else (dsps - lane_dsps) * per
             object.__setattr__(self, "dsp_pes", min(self.rows * self.cols, room))
@@ -212,7 +185,7 @@ class AccelConfig:
                 f"plus {lane_dsps} for the requantiser exceed the {dsps} DSP blocks of "
                 f"target {self.target}"
             )
-        budget = TARGET_MEMORY_BITS[self.target]
+        budget = self.device.memory_bits
         if budget is not None and self.buffer_bits > budget:
             raise ValueError(
                 f"AccelConfig: buffers need {self.buffer_bits} bits but target {self.target} "
@@ -248,20 +221,25 @@ class AccelConfig:
         return self.a_depth * self.rows * w + self.b_depth * self.cols * w + params
 
     @property
+    def device(self) -> Device:
+        """The target's `hw.devices.Device` (budgets, DSP primitive, requantiser style)."""
+        return DEVICES[self.target]
+
+    @property
     def requant_dsps(self) -> int:
         """DSP blocks of the requantiser: 4 per lane with ``pp_mul="dsp"``, else none."""
-        return self.pp_lanes * DSPS_PER_LANE[self.target] if self.pp_mul == "dsp" else 0
+        return self.pp_lanes * self.device.dsps_per_requant_lane if self.pp_mul == "dsp" else 0
 
     @property
     def macs_per_dsp(self) -> int:
         """int8 MACs per DSP block on this target (2 for SB_MAC16 in 8x8 mode)."""
-        return MACS_PER_DSP[self.target]
+        return self.device.macs_per_dsp
 
     @property
     def dsp_primitive(self) -> str | None:
         """DSP cell the PEs instantiate by hand (``SB_MAC16`` on iCE40), or None
         where synthesis infers the multiplier from a plain ``*``."""
-        return "SB_MAC16" if self.target.startswith("ice40") else None
+        return self.device.dsp_primitive
 
     @property
     def dsps(self) -> int:
@@ -332,75 +310,3 @@ class AccelConfig:
         """Short stable identifier, e.g. ``8x8-a32-k4096``, for build folders."""
         digest = hashlib.sha256(self.to_json().encode()).hexdigest()[:6]
         return f"{self.rows}x{self.cols}-a{self.acc_width}-k{self.max_k}-{digest}"
-
-
-#: Named presets. ``tiny`` has a deliberately narrow accumulator (22 bits) so
-#: tests at its largest K fill the accumulator to within 1 % of overflow.
-PRESETS: dict[str, AccelConfig] = {
-    "tiny": AccelConfig(
-        rows=2,
-        cols=2,
-        acc_width=22,
-        max_k=127,
-        bus_bytes=4,
-        a_depth=256,
-        b_depth=256,
-        param_depth=16,
-        name="tiny",
-    ),
-    "default": AccelConfig(rows=8, cols=8, acc_width=32, max_k=4096, name="default"),
-    # iCE40 UP5K: 16 MACs on the 8 SB_MAC16 (two per block in 8x8 mode); the
-    # requantiser multiplies in logic (pp_mul resolves to "lut") so no block is lost.
-    "icebreaker": AccelConfig(
-        rows=4,
-        cols=4,
-        acc_width=24,
-        max_k=511,
-        bus_bytes=4,
-        a_depth=512,
-        b_depth=512,
-        param_depth=16,
-        pp_lanes=1,
-        target="ice40-up5k",
-        name="icebreaker",
-    ),
-    # ECP5-85F: 256 MACs, 148 on MULT18X18D and 108 in LUTs, plus two DSP requantiser
-    # lanes (8 blocks): 156/156.
-    "ulx3s": AccelConfig(
-        rows=16,
-        cols=16,
-        acc_width=32,
-        max_k=4096,
-        bus_bytes=16,
-        pp_lanes=2,
-        target="ecp5-85f",
-        name="ulx3s",
-    ),
-    # ECP5-45F: 64 MACs + two requantiser lanes = 72/72 MULT18X18D.
-    "ulx3s-45f": AccelConfig(
-        rows=8, cols=8, acc_width=32, max_k=4096, pp_lanes=2, target="ecp5-45f", name="ulx3s-45f"
-    ),
-    # ECP5-25F: 24 MACs + one requantiser lane = 28/28 MULT18X18D.
-    "ulx3s-25f": AccelConfig(
-        rows=4,
-        cols=6,
-        acc_width=32,
-        max_k=4096,
-        bus_bytes=8,
-        a_depth=512,
-        b_depth=512,
-        pp_lanes=1,
-        target="ecp5-25f",
-        name="ulx3s-25f",
-    ),
-}
-
-
-def preset(name: str) -> AccelConfig:
-    """The named preset; unknown names raise a `ValueError` listing the known ones."""
-    try:
-        return PRESETS[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown config {name!r}; known configs: {', '.join(sorted(PRESETS))}"
-        ) from None

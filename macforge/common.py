@@ -22,7 +22,7 @@ class UsageError(Exception):
 
 
 def config_by_name(name: str):
-    from macforge.hw.config import preset
+    from macforge.hw.presets import preset
 
     try:
         return preset(name)

@@ -1,6 +1,7 @@
 """Array configs every cocotb bench runs over (shared by the test modules)."""
 
-from macforge.hw.config import AccelConfig, preset
+from macforge.hw.config import AccelConfig
+from macforge.hw.presets import preset
 
 ARRAY_CONFIGS = {
     "1x1": AccelConfig(rows=1, cols=1, acc_width=20, max_k=31, name="t1x1"),

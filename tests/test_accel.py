@@ -14,7 +14,8 @@ from macforge.host.compiler import Requant, compile_gemm
 from macforge.host.program import cmd_load_params, cmd_status, decode_status
 from macforge.host.runtime import Segment, run_many
 from macforge.hw import isa
-from macforge.hw.config import AccelConfig, preset
+from macforge.hw.config import AccelConfig
+from macforge.hw.presets import preset
 from macforge.sim import golden, runner
 from macforge.sim.isa_model import IsaModel
 from macforge.sim.transport import SimTransport

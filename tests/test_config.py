@@ -2,7 +2,8 @@
 
 import pytest
 
-from macforge.hw.config import PRESETS, AccelConfig, max_k_for, preset
+from macforge.hw.config import AccelConfig, max_k_for
+from macforge.hw.presets import PRESETS, preset
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,8 @@ from amaranth.sim import Simulator
 
 from macforge.host.program import cmd_load, cmd_load_params, cmd_matmul
 from macforge.hw import isa
-from macforge.hw.config import preset
 from macforge.hw.decoder import LOAD_OVERHEAD_CYCLES, MATMUL_CYCLES, CommandDecoder
+from macforge.hw.presets import preset
 
 
 def _cycles_per_command(cfg, commands):

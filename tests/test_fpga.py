@@ -9,9 +9,9 @@ import sys
 import pytest
 
 from macforge.fpga.boards import BOARDS, board_by_name
-from macforge.fpga.build import DEVICE_CAPACITY, build, synthesize
+from macforge.fpga.build import build, synthesize
 from macforge.fpga.report import parse_nextpnr_report, resource_shortage
-from macforge.hw.config import TARGET_DSPS
+from macforge.hw.devices import device
 
 
 @pytest.mark.parametrize("name", list(BOARDS))
@@ -19,8 +19,8 @@ def test_board_defaults_fit_their_device(name):
     board = BOARDS[name]
     cfg = board.default_config()
     assert cfg.target == board.target
-    assert cfg.dsps <= TARGET_DSPS[board.target]
-    assert board.device in DEVICE_CAPACITY
+    assert cfg.dsps <= device(board.target).dsps
+    assert board.device and device(board.target).capacity
 
 
 def test_unknown_board():

@@ -16,7 +16,7 @@ from macforge.host.network import (
     QuantParams,
     run_network,
 )
-from macforge.hw.config import preset
+from macforge.hw.presets import preset
 from macforge.sim import golden, runner
 from macforge.sim.reference import golden_add, golden_forward
 from macforge.sim.transport import SimTransport

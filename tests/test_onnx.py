@@ -28,7 +28,7 @@ from onnxruntime.quantization import (  # noqa: E402
 
 from macforge.host.network import run_network  # noqa: E402
 from macforge.host.onnx_import import import_onnx  # noqa: E402
-from macforge.hw.config import preset  # noqa: E402
+from macforge.hw.presets import preset  # noqa: E402
 from macforge.sim.reference import golden_forward  # noqa: E402
 from macforge.sim.transport import SimTransport  # noqa: E402
 

@@ -12,7 +12,7 @@ from macforge.host.link import FrameParser, LinkError, crc16, encode_frame
 from macforge.host.runtime import Segment
 from macforge.host.serial import SerialTransport
 from macforge.hw.bridge import Nack
-from macforge.hw.config import preset
+from macforge.hw.presets import preset
 
 CFG = preset("tiny")
 NB = CFG.bus_bytes

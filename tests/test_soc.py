@@ -19,7 +19,7 @@ import pytest
 from macforge.host.compiler import Requant, compile_gemm
 from macforge.host.link import Nack, encode_frame, split_words
 from macforge.host.program import cmd_status, decode_status
-from macforge.hw.config import preset
+from macforge.hw.presets import preset
 from macforge.hw.soc import AcceleratorSoC
 from macforge.sim import golden, runner
 
