@@ -87,9 +87,10 @@ class Board:
 
 #: default design clock per ULX3S size; 25 MHz is the oscillator, anything else
 #: comes from the EHXPLLL (pick rates ecp5_pll_params makes exactly, e.g. 50, 60, 75)
-#: 85F: the 12x12 design placed and routed at 48.5 MHz (nextpnr seed 1), so 45 MHz.
-#: 25F/45F: not placed and routed with their current presets yet: the oscillator.
-ULX3S_CLK_HZ = {"25f": 25_000_000, "45f": 25_000_000, "85f": 45_000_000}
+#: 85F: 40 MHz (EHXPLLL 25 -> 40 MHz exactly), 256 MACs x 40 MHz = 10.24 GMAC/s; the
+#: README names the build that measured it. 25F/45F: not placed and routed with their
+#: current presets yet: the oscillator.
+ULX3S_CLK_HZ = {"25f": 25_000_000, "45f": 25_000_000, "85f": 40_000_000}
 
 
 def _ulx3s(size: str, config: str) -> Board:
