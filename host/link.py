@@ -10,7 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from macforge.hw.bridge import MAX_DATA_WORDS, SYNC_DEVICE, SYNC_HOST, Nack, crc16_step
+from macforge.hw.link_protocol import (
+    MAX_DATA_WORDS,
+    SYNC_DEVICE,
+    SYNC_HOST,
+    FrameType,
+    Nack,
+    crc16_step,
+)
 
 __all__ = [
     "crc16",
@@ -22,7 +29,6 @@ __all__ = [
     "split_words",
 ]
 
-TYPE_ACK, TYPE_NACK, TYPE_DATA = 1, 2, 3
 
 
 class LinkError(RuntimeError):
@@ -76,9 +82,9 @@ class FrameParser:
             if len(self._buf) < 4:
                 return out
             kind = self._buf[1]
-            if kind in (TYPE_ACK, TYPE_NACK):
+            if kind in (FrameType.ACK, FrameType.NACK):
                 total = 6
-            elif kind == TYPE_DATA and 1 <= self._buf[3] <= MAX_DATA_WORDS:
+            elif kind == FrameType.DATA and 1 <= self._buf[3] <= MAX_DATA_WORDS:
                 total = 4 + self._buf[3] * self.bus_bytes + 2
             else:
                 self.corrupt += 1
@@ -92,9 +98,9 @@ class FrameParser:
                 del self._buf[:1]
                 continue
             del self._buf[:total]
-            if kind == TYPE_ACK:
+            if kind == FrameType.ACK:
                 out.append(DeviceFrame("ack", frame[2]))
-            elif kind == TYPE_NACK:
+            elif kind == FrameType.NACK:
                 out.append(DeviceFrame("nack", frame[2], frame[3]))
             else:
                 payload = frame[4:-2]

@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from macforge.hw.bridge import MAX_DATA_WORDS
 from macforge.hw.config import AccelConfig
+from macforge.hw.link_protocol import MAX_DATA_WORDS
 
 from .link import DeviceFrame, FrameParser, LinkError, Nack, encode_frame, split_words
 from .runtime import Segment, SegmentResult

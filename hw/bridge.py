@@ -29,41 +29,20 @@ DATA frames modulo 256 so the host notices a lost one.
 
 from __future__ import annotations
 
-import enum
-
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["SerialBridge", "Nack", "crc16_step", "SYNC_HOST", "SYNC_DEVICE", "MAX_DATA_WORDS"]
+from .link_protocol import MAX_DATA_WORDS, SYNC_DEVICE, SYNC_HOST, FrameType, Nack
+from .link_protocol import crc16_step as _crc16_step
 
-SYNC_HOST = 0xA5
-SYNC_DEVICE = 0x5A
-MAX_DATA_WORDS = 16
-TYPE_ACK, TYPE_NACK, TYPE_DATA = 1, 2, 3
-
-
-class Nack(enum.IntEnum):
-    """Reasons in a NACK frame."""
-
-    CRC = 1  #: CRC mismatch: the frame was corrupted
-    LENGTH = 2  #: ``len`` above the device's ``max_words``
-    SEQUENCE = 3  #: ``seq`` neither the expected nor the previous one
-    TIMEOUT = 4  #: the frame stopped arriving (truncated)
+__all__ = ["SerialBridge"]
 
 
 def crc16_step(crc, byte):
-    """CRC-16/CCITT-FALSE after one more byte (on ints, or on Amaranth values)."""
-    for i in range(7, -1, -1):
-        bit = (byte >> i) & 1
-        top = (crc >> 15) & 1
-        shifted = (crc << 1) & 0xFFFF
-        if isinstance(crc, int) and isinstance(byte, int):
-            crc = shifted ^ (0x1021 if top ^ bit else 0)
-        else:
-            crc = shifted ^ Mux(top ^ bit, 0x1021, 0)
-    return crc
+    """`hw.link_protocol.crc16_step` on Amaranth values."""
+    return _crc16_step(crc, byte, select=Mux)
 
 
 class SerialBridge(wiring.Component):
@@ -178,7 +157,7 @@ class SerialBridge(wiring.Component):
                         word_idx.eq(0),
                     ]
                     with m.If(full_len > self.max_words):
-                        m.d.sync += reply(TYPE_NACK, Nack.LENGTH)
+                        m.d.sync += reply(FrameType.NACK, Nack.LENGTH)
                     with m.Elif(full_len == 0):
                         m.d.sync += state.eq(CRC0)
                     with m.Else():
@@ -203,15 +182,15 @@ class SerialBridge(wiring.Component):
             with m.Case(CRC1):
                 with m.If(got):
                     with m.If(~crc_lo_ok | (b != crc[8:])):
-                        m.d.sync += reply(TYPE_NACK, Nack.CRC)
+                        m.d.sync += reply(FrameType.NACK, Nack.CRC)
                     with m.Elif(len_zero):
-                        m.d.sync += [expected.eq(seq + 1)] + reply(TYPE_ACK)
+                        m.d.sync += [expected.eq(seq + 1)] + reply(FrameType.ACK)
                     with m.Elif(seq_is_next):
                         m.d.sync += [expected.eq(seq + 1), state.eq(EXEC)]
                     with m.Elif(seq_is_repeat):
-                        m.d.sync += reply(TYPE_ACK)  # duplicate: acknowledge, do not run
+                        m.d.sync += reply(FrameType.ACK)  # duplicate: acknowledge, do not run
                     with m.Else():
-                        m.d.sync += reply(TYPE_NACK, Nack.SEQUENCE)
+                        m.d.sync += reply(FrameType.NACK, Nack.SEQUENCE)
             with m.Case(EXEC):
                 m.d.comb += execute.eq(1)
             with m.Case(REPLY):
@@ -223,7 +202,7 @@ class SerialBridge(wiring.Component):
         m.d.sync += [seq_is_next.eq(seq == expected), seq_is_repeat.eq(seq == expected - 1)]
 
         with m.If(receiving & ~got & at_timeout):
-            m.d.sync += reply(TYPE_NACK, Nack.TIMEOUT)
+            m.d.sync += reply(FrameType.NACK, Nack.TIMEOUT)
 
         # EXEC: stream the buffered words out (read port: one cycle latency)
         out_valid = Signal()
@@ -248,13 +227,13 @@ class SerialBridge(wiring.Component):
             m.d.sync += [
                 issued.eq(0),
                 state.eq(REPLY),
-                reply_type.eq(TYPE_ACK),
+                reply_type.eq(FrameType.ACK),
                 reply_reason.eq(0),
                 reply_req.eq(1),
             ]
 
         with m.If(reply_done):
-            with m.If(reply_type == TYPE_ACK):
+            with m.If(reply_type == FrameType.ACK):
                 m.d.sync += self.frames_ok.eq(self.frames_ok + 1)
             with m.Else():
                 m.d.sync += self.frames_bad.eq(self.frames_bad + 1)
@@ -306,7 +285,9 @@ class SerialBridge(wiring.Component):
                 with m.Elif(flush):
                     count = Mux(level >= MAX_DATA_WORDS, MAX_DATA_WORDS, level)
                     m.d.sync += [
-                        hdr.eq(Cat(Const(SYNC_DEVICE, 8), Const(TYPE_DATA, 8), dseq, count[:8])),
+                        hdr.eq(
+                            Cat(Const(SYNC_DEVICE, 8), Const(FrameType.DATA, 8), dseq, count[:8])
+                        ),
                         hdr_len.eq(4),
                         hdr_idx.eq(0),
                         is_data.eq(1),

@@ -11,7 +11,7 @@ import pytest
 from macforge.host.link import FrameParser, LinkError, crc16, encode_frame
 from macforge.host.runtime import Segment
 from macforge.host.serial import SerialTransport
-from macforge.hw.bridge import Nack
+from macforge.hw.link_protocol import Nack
 from macforge.hw.presets import preset
 
 CFG = preset("tiny")
