@@ -14,6 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from macforge.hw import isa
+from macforge.hw.config import AccelConfig
 
 from .program import Program, cmd_counters, cmd_status, decode_status
 
@@ -25,6 +26,7 @@ __all__ = [
     "AcceleratorError",
     "run",
     "run_many",
+    "check_same_hardware",
 ]
 
 
@@ -49,9 +51,14 @@ class SegmentResult:
 
 
 class Transport(Protocol):
-    """Moves command words to an accelerator and result words back."""
+    """Moves command words to an accelerator and result words back.
 
-    bus_bytes: int
+    ``config`` is the configuration the accelerator behind it was generated from
+    (the RTL model's, or the bitstream's): `run_many` refuses a program compiled
+    for another one.
+    """
+
+    config: AccelConfig
 
     def execute(self, segments: Sequence[Segment]) -> list[SegmentResult]:
         """Run the segments in order; return each one's result words."""
@@ -102,6 +109,20 @@ def _finish(program: Program, res: SegmentResult, check: bool) -> RunResult:
     )
 
 
+def check_same_hardware(program_config: AccelConfig, hardware_config: AccelConfig) -> None:
+    """`ValueError` naming the first differing field unless a program compiled for
+    ``program_config`` can run on hardware generated from ``hardware_config`` (every
+    field but the name equal: shapes, widths, depths, target)."""
+    ours, theirs = program_config.to_dict(), hardware_config.to_dict()
+    for key in ours:
+        if key != "name" and ours[key] != theirs.get(key):
+            raise ValueError(
+                f"program compiled for config {program_config.name!r} ({key}={ours[key]!r}) "
+                f"cannot run on hardware of config {hardware_config.name!r} "
+                f"({key}={theirs.get(key)!r})"
+            )
+
+
 def run(program: Program, transport: Transport, *, check: bool = True) -> RunResult:
     """Run one program; raise `AcceleratorError` if the hardware flags an error."""
     return run_many([program], transport, check=check)[0]
@@ -112,9 +133,6 @@ def run_many(
 ) -> list[RunResult]:
     """Run several programs in one transport session (one simulation, one board link)."""
     for p in programs:
-        if p.config.bus_bytes != transport.bus_bytes:
-            raise ValueError(
-                f"program for {p.config.bus_bytes}-byte words, transport has {transport.bus_bytes}"
-            )
+        check_same_hardware(p.config, transport.config)
     results = transport.execute([_segment(p) for p in programs])
     return [_finish(p, r, check) for p, r in zip(programs, results, strict=True)]

@@ -12,7 +12,7 @@ import pytest
 
 from macforge.host.compiler import Requant, compile_gemm
 from macforge.host.program import cmd_load_params, cmd_status, decode_status
-from macforge.host.runtime import Segment, run_many
+from macforge.host.runtime import Segment, check_same_hardware, run_many
 from macforge.hw import isa
 from macforge.hw.config import AccelConfig
 from macforge.hw.presets import preset
@@ -452,3 +452,16 @@ def test_skid_buffer_order_stability_throughput():
     sim.run()
     assert got == sent == list(range(n))
     assert all(open_run), "skid buffer lost throughput with both sides open"
+
+
+def test_program_for_another_config_is_refused():
+    """A program compiled for one config never runs on hardware generated from another,
+    even when the stream widths agree (4x4 program, 8x8 model: both 4-byte words)."""
+    small = AccelConfig(rows=4, cols=4, acc_width=24, max_k=511, bus_bytes=4, name="p4x4")
+    big = AccelConfig(rows=8, cols=8, acc_width=24, max_k=511, bus_bytes=4, name="p8x8")
+    a = np.ones((4, 8), np.int8)
+    prog = compile_gemm(small, a, a.T.copy())
+    with pytest.raises(ValueError, match=r"config 'p4x4' \(rows=4\) cannot run on .* 'p8x8'"):
+        run_many([prog], SimTransport(big))
+    renamed = AccelConfig(rows=4, cols=4, acc_width=24, max_k=511, bus_bytes=4, name="other")
+    check_same_hardware(small, renamed)  # the name alone does not change the hardware
