@@ -264,7 +264,7 @@ def run_network(
             out = res.output
             if isinstance(layer, Conv2D):
                 out = out.reshape(x.shape[0], ho, wo, -1).transpose(0, 3, 1, 2)
-            util = program.macs / (res.cycles * config.peak_macs_per_cycle) if res.cycles else None
+            util = config.utilization(program.macs, res.cycles) if res.cycles else None
             stats.append(
                 LayerStats(
                     layer.name,

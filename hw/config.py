@@ -275,6 +275,13 @@ class AccelConfig:
         """MACs the array completes per clock when fully busy (rows x cols)."""
         return self.rows * self.cols
 
+    def utilization(self, macs: int, cycles: int | None) -> float | None:
+        """Fraction of peak: ``macs / (cycles * peak_macs_per_cycle)`` (useful MACs, padding
+        excluded); None when the cycles are unknown, 0.0 for zero cycles."""
+        if cycles is None:
+            return None
+        return macs / (cycles * self.peak_macs_per_cycle) if cycles else 0.0
+
     def replace(self, **changes: object) -> AccelConfig:
         """A copy with some fields changed (validated again).
 

@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
                 programs.append(compile_gemm(cfg, a, b, bias=np.zeros(n, np.int32), requant=rq))
         results = run_many(programs, SimTransport(cfg, simulator=args.sim))
         for prog, res in zip(programs, results, strict=True):
-            util = prog.macs / (res.cycles * cfg.peak_macs_per_cycle)
+            util = cfg.utilization(prog.macs, res.cycles)
             k = prog.macs // (prog.m * prog.n)
             rows.append(
                 {

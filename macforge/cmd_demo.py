@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
             "float_accuracy": float_acc,
             "golden_accuracy": golden_acc,
             "hardware_accuracy": hw_acc,
-            "bit_exact": exact,
+            "golden_match": exact,
             "cycles": total_cycles,
             "cycles_per_inference": per_image,
             "macs": sum(s.macs for s in stats),

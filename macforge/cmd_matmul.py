@@ -154,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
     )
     exact = bool(np.array_equal(result.output, want))
     np.save(out, result.output)
-    util = program.macs / (result.cycles * cfg.peak_macs_per_cycle)
+    util = cfg.utilization(program.macs, result.cycles)
     print(
         f"  wrote {out} ({result.output.dtype}, {m}x{n}); golden check: "
         f"{'bit-exact' if exact else 'MISMATCH'}"

@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     np.save(out_path, y if args.raw else net.output.dequantize(y).astype(np.float32))
     total = sum(s.cycles for s in stats if s.cycles)
     macs = sum(s.macs for s in stats)
-    util = macs / (total * cfg.peak_macs_per_cycle) if total else 0.0
+    util = cfg.utilization(macs, total)
     print(
         f"  wrote {out_path}; golden check: {'bit-exact' if exact else 'MISMATCH'}; "
         f"{total} cycles, utilization {util:.3f}"
