@@ -1,7 +1,7 @@
 """cocotb bench for `hw.accelerator.Accelerator`: replays command segments, records results.
 
 Environment: ``MACFORGE_CONFIG`` (AccelConfig JSON), ``MACFORGE_IO`` (folder with
-``words.bin`` + ``segments.json`` from `sim.transport.write_segments`),
+``words.bin`` + ``segments.json``, see `sim.bench_io`),
 ``MACFORGE_TEST_SEED``, ``MACFORGE_IDLE_PROB``, ``MACFORGE_STALL_PROB``.
 
 The driver feeds all words in order, with a random idle cycle before a word
@@ -14,7 +14,6 @@ measured cycle span).
 
 from __future__ import annotations
 
-import json
 import os
 import random
 from pathlib import Path
@@ -24,17 +23,18 @@ from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 
 from macforge.hw.config import AccelConfig
+from macforge.sim import bench_io
 
 HANG_CYCLES = 20000
 
 
 @cocotb.test()
 async def run_segments(dut):
-    cfg = AccelConfig.from_json(os.environ["MACFORGE_CONFIG"])
-    io = Path(os.environ["MACFORGE_IO"])
-    seed = int(os.environ.get("MACFORGE_TEST_SEED", "1"))
-    idle_p = float(os.environ.get("MACFORGE_IDLE_PROB", "0"))
-    stall_p = float(os.environ.get("MACFORGE_STALL_PROB", "0"))
+    cfg = AccelConfig.from_json(os.environ[bench_io.ENV_CONFIG])
+    io = Path(os.environ[bench_io.ENV_IO])
+    seed = int(os.environ.get(bench_io.ENV_TEST_SEED, "1"))
+    idle_p = float(os.environ.get(bench_io.ENV_IDLE_PROB, "0"))
+    stall_p = float(os.environ.get(bench_io.ENV_STALL_PROB, "0"))
     dut._log.info(
         "run_segments: seed %d idle %.2f stall %.2f (replay with MACFORGE_SEED=%d)",
         seed,
@@ -44,9 +44,7 @@ async def run_segments(dut):
     )
     rng = random.Random(seed)
     nb = cfg.bus_bytes
-    blob = (io / "words.bin").read_bytes()
-    words = [int.from_bytes(blob[i : i + nb], "little") for i in range(0, len(blob), nb)]
-    segments = json.loads((io / "segments.json").read_text())
+    words, segments = bench_io.read_segments(io, nb)
 
     # absolute word / result indices of each segment's measured span
     marks = []
@@ -126,6 +124,5 @@ async def run_segments(dut):
         if mark:
             cycles = deliver_cycle[mark[1]] - accept_cycle[mark[0]] + 1
         meta.append({"results": seg["results"], "cycles": cycles})
-    (io / "results.json").write_text(json.dumps(meta))
-    (io / "results.bin").write_bytes(b"".join(r.to_bytes(nb, "little") for r in results))
+    bench_io.write_results(io, results, meta, nb)
     dut._log.info("run_segments: %d words, %d results, %d cycles", len(words), len(results), cycle)

@@ -25,18 +25,18 @@ from cocotb.triggers import ReadOnly, RisingEdge
 
 from macforge.hw.array import SystolicArray
 from macforge.hw.config import AccelConfig
-from macforge.sim import golden
+from macforge.sim import bench_io, golden
 from macforge.sim.packing import pack_slice, unpack_result
 
 CLOCK_NS = 10
 
 
 def bench_config() -> AccelConfig:
-    return AccelConfig.from_json(os.environ["MACFORGE_CONFIG"])
+    return AccelConfig.from_json(os.environ[bench_io.ENV_CONFIG])
 
 
 def bench_rng(dut, test: str) -> np.random.Generator:
-    seed = int(os.environ.get("MACFORGE_TEST_SEED", "1"))
+    seed = int(os.environ.get(bench_io.ENV_TEST_SEED, "1"))
     dut._log.info("%s: seed %d (replay with MACFORGE_SEED=%d)", test, seed, seed)
     return np.random.default_rng([seed, sum(map(ord, test))])
 

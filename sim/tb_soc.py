@@ -25,6 +25,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge, Timer
 
 from macforge.host.link import FrameParser
+from macforge.sim import bench_io
 
 
 class UartSource:
@@ -67,11 +68,11 @@ class UartSink:
 
 @cocotb.test()
 async def run_script(dut):
-    io = Path(os.environ["MACFORGE_IO"])
+    io = Path(os.environ[bench_io.ENV_IO])
     script = json.loads((io / "script.json").read_text())
-    clk_ps = int(os.environ["MACFORGE_CLK_PS"])
-    bit_ps = round(1e12 / int(os.environ["MACFORGE_BAUD"]))
-    bus_bytes = int(os.environ["MACFORGE_BUS_BYTES"])
+    clk_ps = int(os.environ[bench_io.ENV_CLK_PS])
+    bit_ps = round(1e12 / int(os.environ[bench_io.ENV_BAUD]))
+    bus_bytes = int(os.environ[bench_io.ENV_BUS_BYTES])
     dut.rx.value = 1
     dut.rst.value = 1
     cocotb.start_soon(Clock(dut.clk, clk_ps, period_high=clk_ps // 2, unit="ps").start())

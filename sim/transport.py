@@ -8,7 +8,6 @@ the result words and measured cycles back.
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,9 +15,9 @@ from pathlib import Path
 from macforge.host.runtime import Segment, SegmentResult
 from macforge.hw.accelerator import Accelerator
 from macforge.hw.config import AccelConfig
-from macforge.sim import runner
+from macforge.sim import bench_io, runner
 
-__all__ = ["SimTransport", "accel_toplevel_name", "write_segments", "read_results"]
+__all__ = ["SimTransport", "accel_toplevel_name"]
 
 #: (config, simulator, waves) -> build, for this process
 _BUILDS: dict[tuple[AccelConfig, str, bool], runner.SimBuild] = {}
@@ -26,35 +25,6 @@ _BUILDS: dict[tuple[AccelConfig, str, bool], runner.SimBuild] = {}
 
 def accel_toplevel_name(cfg: AccelConfig) -> str:
     return "accel_" + cfg.key.replace("-", "_")
-
-
-def write_segments(path: Path, segments: Sequence[Segment], bus_bytes: int) -> None:
-    meta = []
-    with open(path / "words.bin", "wb") as f:
-        for seg in segments:
-            for word in seg.words:
-                f.write(int(word).to_bytes(bus_bytes, "little"))
-            meta.append(
-                {
-                    "words": len(seg.words),
-                    "results": seg.results,
-                    "measure": list(seg.measure) if seg.measure else None,
-                }
-            )
-    (path / "segments.json").write_text(json.dumps(meta))
-
-
-def read_results(path: Path, bus_bytes: int) -> list[SegmentResult]:
-    meta = json.loads((path / "results.json").read_text())
-    blob = (path / "results.bin").read_bytes()
-    words = [
-        int.from_bytes(blob[i : i + bus_bytes], "little") for i in range(0, len(blob), bus_bytes)
-    ]
-    out, pos = [], 0
-    for seg in meta:
-        out.append(SegmentResult(results=words[pos : pos + seg["results"]], cycles=seg["cycles"]))
-        pos += seg["results"]
-    return out
 
 
 class SimTransport:
@@ -114,20 +84,20 @@ class SimTransport:
         b = self.build()
         with tempfile.TemporaryDirectory(prefix="macforge-io-") as tmp:
             io = Path(tmp)
-            write_segments(io, segments, self.bus_bytes)
+            bench_io.write_segments(io, segments, self.bus_bytes)
             res = runner.run(
                 b,
                 test_module="macforge.sim.tb_accel",
                 testcase="run_segments",
                 seed=self.seed,
                 env={
-                    "MACFORGE_CONFIG": self.config.to_json(),
-                    "MACFORGE_IO": str(io),
-                    "MACFORGE_TEST_SEED": str(self.seed),
-                    "MACFORGE_IDLE_PROB": repr(self.idle_prob),
-                    "MACFORGE_STALL_PROB": repr(self.stall_prob),
+                    bench_io.ENV_CONFIG: self.config.to_json(),
+                    bench_io.ENV_IO: str(io),
+                    bench_io.ENV_TEST_SEED: str(self.seed),
+                    bench_io.ENV_IDLE_PROB: repr(self.idle_prob),
+                    bench_io.ENV_STALL_PROB: repr(self.stall_prob),
                 },
             )
             self.sim_seconds += res.seconds
             self.last_waveform = res.waveform
-            return read_results(io, self.bus_bytes)
+            return bench_io.read_results(io, self.bus_bytes)

@@ -9,7 +9,7 @@ import pytest
 from amaranth.back import verilog
 
 from macforge.hw.array import SystolicArray
-from macforge.sim import runner
+from macforge.sim import bench_io, runner
 from tests.configs import ARRAY_CONFIGS
 
 BENCH_TESTS = [
@@ -42,7 +42,7 @@ def _run(sim: str, cfg_name: str, testcase: str) -> None:
         test_module="macforge.sim.tb_array",
         testcase=testcase,
         seed=seed,
-        env={"MACFORGE_CONFIG": cfg.to_json(), "MACFORGE_TEST_SEED": str(seed)},
+        env={bench_io.ENV_CONFIG: cfg.to_json(), bench_io.ENV_TEST_SEED: str(seed)},
     )
 
 

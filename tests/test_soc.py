@@ -21,7 +21,7 @@ from macforge.host.link import Nack, encode_frame, split_words
 from macforge.host.program import cmd_status, decode_status
 from macforge.hw.presets import preset
 from macforge.hw.soc import AcceleratorSoC
-from macforge.sim import golden, runner
+from macforge.sim import bench_io, golden, runner
 
 CFG = preset("tiny")
 SIM_CLK_HZ, SIM_BAUD = 10_000_000, 1_000_000  # 10 cycles per bit keeps the bench quick
@@ -39,10 +39,10 @@ def run_script(script, *, clk_hz=SIM_CLK_HZ, baud=SIM_BAUD, cfg=CFG):
             test_module="macforge.sim.tb_soc",
             testcase="run_script",
             env={
-                "MACFORGE_IO": str(io),
-                "MACFORGE_CLK_PS": str(round(1e12 / clk_hz)),
-                "MACFORGE_BAUD": str(baud),
-                "MACFORGE_BUS_BYTES": str(cfg.bus_bytes),
+                bench_io.ENV_IO: str(io),
+                bench_io.ENV_CLK_PS: str(round(1e12 / clk_hz)),
+                bench_io.ENV_BAUD: str(baud),
+                bench_io.ENV_BUS_BYTES: str(cfg.bus_bytes),
             },
         )
         return json.loads((io / "out.json").read_text())
