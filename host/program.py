@@ -103,7 +103,6 @@ class Program:
     m, n : int              output shape
     tiles : list[StoredTile]  stored tiles, in result-stream order
     macs : int              useful multiply-accumulates (M * K * N)
-    layers : list[dict]     optional per-layer bookkeeping (name, word/result ranges)
     """
 
     config: AccelConfig
@@ -112,7 +111,6 @@ class Program:
     n: int = 0
     tiles: list[StoredTile] = field(default_factory=list)
     macs: int = 0
-    layers: list[dict] = field(default_factory=list)
 
     @property
     def result_words(self) -> int:

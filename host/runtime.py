@@ -22,7 +22,7 @@ __all__ = [
     "Transport",
     "Segment",
     "SegmentResult",
-    "RunResult",
+    "ProgramResult",
     "AcceleratorError",
     "run",
     "run_many",
@@ -70,7 +70,7 @@ class AcceleratorError(RuntimeError):
 
 
 @dataclass
-class RunResult:
+class ProgramResult:
     output: np.ndarray
     cycles: int | None  #: first program word accepted .. last result word delivered
     counters: dict[str, int] = field(default_factory=dict)
@@ -92,7 +92,7 @@ def _segment(program: Program) -> Segment:
     )
 
 
-def _finish(program: Program, res: SegmentResult, check: bool) -> RunResult:
+def _finish(program: Program, res: SegmentResult, check: bool) -> ProgramResult:
     body = res.results[_PRE_RESULTS : _PRE_RESULTS + program.result_words]
     tail = res.results[_PRE_RESULTS + program.result_words :]
     mask = 0xFFFFFFFF
@@ -104,7 +104,7 @@ def _finish(program: Program, res: SegmentResult, check: bool) -> RunResult:
             f"accelerator error {status['error']} ({code.name if code else 'unknown'}), "
             f"{status['error_count']} error(s)"
         )
-    return RunResult(
+    return ProgramResult(
         output=program.decode(body), cycles=res.cycles, counters=counters, status=status
     )
 
@@ -123,14 +123,14 @@ def check_same_hardware(program_config: AccelConfig, hardware_config: AccelConfi
             )
 
 
-def run(program: Program, transport: Transport, *, check: bool = True) -> RunResult:
+def run(program: Program, transport: Transport, *, check: bool = True) -> ProgramResult:
     """Run one program; raise `AcceleratorError` if the hardware flags an error."""
     return run_many([program], transport, check=check)[0]
 
 
 def run_many(
     programs: Sequence[Program], transport: Transport, *, check: bool = True
-) -> list[RunResult]:
+) -> list[ProgramResult]:
     """Run several programs in one transport session (one simulation, one board link)."""
     for p in programs:
         check_same_hardware(p.config, transport.config)

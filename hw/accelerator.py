@@ -34,7 +34,7 @@ from .array import SystolicArray
 from .config import AccelConfig
 from .decoder import CommandDecoder
 from .engine import MatmulEngine, StoreQueue
-from .postproc import SHIFT_BITS
+from .isa import SHIFT_BITS
 from .skid import SkidBuffer
 from .store import StoreUnit
 

@@ -80,6 +80,7 @@ OPCODE_BITS = 8
 LENGTH_BITS = 24
 MAX_LENGTH = 2**LENGTH_BITS - 1
 ADDR_BITS = 16
+#: Bits of the requantisation shift the hardware stores (signed: -32..31).
 SHIFT_BITS = 6
 #: Fields of a LOAD_PARAM channel record, in byte order, 4 bytes (int32) each.
 PARAM_FIELDS = ("bias", "multiplier", "shift")

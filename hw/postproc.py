@@ -49,15 +49,15 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .isa import SHIFT_BITS
+
 __all__ = [
     "Requantizer",
     "requant_in_layout",
     "requant_out_layout",
-    "SHIFT_BITS",
     "MUL_STYLES",
 ]
 
-SHIFT_BITS = 6
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 #: Multiplier styles of the `Requantizer` (``AccelConfig.pp_mul`` after resolution).
 MUL_STYLES = ("dsp", "lut")

@@ -37,8 +37,9 @@ from .array import result_layout
 from .block_fifo import BlockFIFO
 from .config import AccelConfig
 from .engine import STORE_QUEUE_DEPTH
+from .isa import SHIFT_BITS
 from .layouts import store_desc_layout
-from .postproc import SHIFT_BITS, Requantizer
+from .postproc import Requantizer
 from .skid import SkidBuffer
 
 __all__ = ["StoreUnit", "LUT_MUL_BITS"]

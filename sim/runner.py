@@ -44,7 +44,7 @@ __all__ = [
     "build",
     "run",
     "test_seed",
-    "RunResult",
+    "BenchRun",
 ]
 
 SIMULATORS = ("verilator", "icarus")
@@ -226,7 +226,7 @@ def _runner(sim: str):
 
 
 @dataclass(frozen=True)
-class RunResult:
+class BenchRun:
     tests: int
     failed: int
     run_dir: Path
@@ -249,7 +249,7 @@ def run(
     env: dict[str, str] | None = None,
     run_dir: Path | None = None,
     check: bool = True,
-) -> RunResult:
+) -> BenchRun:
     """Run cocotb ``test_module`` (tests ``testcase``) on build ``b`` with ``seed``.
 
     ``env`` is passed to the bench (e.g. ``MACFORGE_CONFIG``). With ``check``,
@@ -301,4 +301,4 @@ def run(
             f"{failed} of {tests} cocotb test(s) failed in {test_module} "
             f"(seed {seed}; replay with MACFORGE_SEED={seed}); log {log}:\n{_tail(log)}"
         )
-    return RunResult(tests, failed, run_dir, log, seconds)
+    return BenchRun(tests, failed, run_dir, log, seconds)
