@@ -109,7 +109,7 @@ def operands(tmp_path):
         (["{a}", "{b}", "--multiplier", "{mult}", "--shift", "{shift_bad}"], "shift values"),
         (
             ["{a}", "{b}", "--multiplier", "{mult}", "--shift", "{shift}", "--bias", "{bias_bad}"],
-            "bias must have shape (3,)",
+            "bias must be int32 of shape (3,)",
         ),
         (
             [
@@ -124,7 +124,7 @@ def operands(tmp_path):
                 "--act-max",
                 "1",
             ],
-            "--act-min 5 > --act-max 1",
+            "act_min 5 > act_max 1",
         ),
         (["{a}", "{b}", "--zero-point", "3"], "need --multiplier"),
         (["{a}", "{b}", "--config", "huge"], "unknown config 'huge'"),
