@@ -76,6 +76,16 @@ class Accelerator(wiring.Component):
         m.submodules.cmd_skid = cmd_skid = SkidBuffer(c.bus_bits)
         m.submodules.res_skid = res_skid = SkidBuffer(c.bus_bits)
 
+        self._buffers(m, dec, eng, st)
+        self._data_path(m, dec, eng, arr, st, squeue, cmd_skid)
+        self._result_stream(m, dec, st, res_skid)
+        self._status(m, dec, arr, st)
+        self._counters(m, dec, eng)
+        return m
+
+    def _buffers(self, m, dec, eng, st):
+        """A, B and parameter memories between the decoder's write ports and the readers."""
+        c = self.config
         # -- buffers ----------------------------------------------------------------------
         m.submodules.a_mem = a_mem = Memory(shape=8 * c.rows, depth=c.a_depth, init=[])
         m.submodules.b_mem = b_mem = Memory(shape=8 * c.cols, depth=c.b_depth, init=[])
@@ -129,6 +139,9 @@ class Accelerator(wiring.Component):
             target = (st.bias_data, st.mult_data, st.shift_data)[field]
             m.d.comb += target.eq(rp.data)
 
+
+    def _data_path(self, m, dec, eng, arr, st, squeue, cmd_skid):
+        """cmd -> decoder -> engine -> array -> store, and the hazard inputs of the decoder."""
         # -- data path ---------------------------------------------------------------------
         wiring.connect(m, wiring.flipped(self.cmd), cmd_skid.i)
         wiring.connect(m, cmd_skid.o, dec.cmd)
@@ -149,6 +162,9 @@ class Accelerator(wiring.Component):
             dec.idle.eq(eng.idle & st.idle & squeue.empty),
         ]
 
+
+    def _result_stream(self, m, dec, st, res_skid):
+        """Store words and decoder answers into the result skid buffer."""
         # -- result stream: answers only flow when everything else is idle ----------------
         # An answer is only pending while everything else is idle (STATUS / COUNTERS wait
         # for it and the decoder issues nothing meanwhile), so the store's ready need not
@@ -164,6 +180,9 @@ class Accelerator(wiring.Component):
             m.d.comb += [res_in.valid.eq(st.words.valid), res_in.payload.eq(st.words.payload)]
         wiring.connect(m, res_skid.o, wiring.flipped(self.res))
 
+
+    def _status(self, m, dec, arr, st):
+        """Sticky STATUS fields (first error, error count, overflow, saturation, shift)."""
         # -- status ---------------------------------------------------------------------------
         err_code = Signal(8)
         err_count = Signal(8)
@@ -210,6 +229,10 @@ class Accelerator(wiring.Component):
             self.error.eq(err_code != 0),
         ]
 
+
+    def _counters(self, m, dec, eng):
+        """The four saturating COUNTERS."""
+        c = self.config
         # -- counters ---------------------------------------------------------------------------
         # The engine's events are registered first (counted one cycle late): this keeps the
         # array's handshake out of the counters' carry chains. STATUS/COUNTERS answer only
@@ -235,4 +258,3 @@ class Accelerator(wiring.Component):
                 m.d.sync += ctr.eq(COUNTER_MAX)
             with m.Else():
                 m.d.sync += ctr.eq(total[:32])
-        return m

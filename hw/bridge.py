@@ -29,6 +29,8 @@ DATA frames modulo 256 so the host notices a lost one.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.memory import Memory
@@ -93,7 +95,6 @@ class SerialBridge(wiring.Component):
 
         # ================= receive side =================
         state = Signal(range(9))
-        HUNT, SEQ, LEN0, LEN1, DATA, CRC0, CRC1, EXEC, REPLY = range(9)
         seq = Signal(8)
         expected = Signal(8)
         seq_is_next = Signal()  # registered seq == expected
@@ -117,6 +118,63 @@ class SerialBridge(wiring.Component):
         reply_done = Signal()
         execute = Signal()
 
+        r = SimpleNamespace(
+            state=state,
+            seq=seq,
+            expected=expected,
+            seq_is_next=seq_is_next,
+            seq_is_repeat=seq_is_repeat,
+            len_lo=len_lo,
+            length=length,
+            crc=crc,
+            crc_lo_ok=crc_lo_ok,
+            len_zero=len_zero,
+            at_timeout=at_timeout,
+            issue_more=issue_more,
+            issue_left=issue_left,
+            last_word=last_word,
+            byte_idx=byte_idx,
+            word_idx=word_idx,
+            word=word,
+            idle=idle,
+            reply_type=reply_type,
+            reply_reason=reply_reason,
+            reply_req=reply_req,
+            reply_done=reply_done,
+            execute=execute,
+        )
+        self._receive(m, r, wr)
+        self._execute(m, r, rd)
+        self._transmit(m, r)
+        return m
+
+    def _receive(self, m, r, wr):
+        """Frame receiver: hunt, header, payload into the frame buffer, CRC, sequence."""
+        nb = self.bus_bytes
+        HUNT, SEQ, LEN0, LEN1, DATA, CRC0, CRC1, EXEC, REPLY = range(9)
+        state = r.state
+        seq = r.seq
+        expected = r.expected
+        seq_is_next = r.seq_is_next
+        seq_is_repeat = r.seq_is_repeat
+        len_lo = r.len_lo
+        length = r.length
+        crc = r.crc
+        crc_lo_ok = r.crc_lo_ok
+        len_zero = r.len_zero
+        at_timeout = r.at_timeout
+        issue_more = r.issue_more
+        issue_left = r.issue_left
+        last_word = r.last_word
+        byte_idx = r.byte_idx
+        word_idx = r.word_idx
+        word = r.word
+        idle = r.idle
+        reply_type = r.reply_type
+        reply_reason = r.reply_reason
+        reply_req = r.reply_req
+        reply_done = r.reply_done
+        execute = r.execute
         got = Signal()
         b = self.rx.payload
         m.d.comb += [self.rx.ready.eq(1), got.eq(self.rx.valid)]
@@ -204,7 +262,17 @@ class SerialBridge(wiring.Component):
         with m.If(receiving & ~got & at_timeout):
             m.d.sync += reply(FrameType.NACK, Nack.TIMEOUT)
 
-        # EXEC: stream the buffered words out (read port: one cycle latency)
+    def _execute(self, m, r, rd):
+        """EXEC: the checked frame's words to the accelerator, then ACK."""
+        REPLY = 8
+        state = r.state
+        issue_more = r.issue_more
+        issue_left = r.issue_left
+        reply_type = r.reply_type
+        reply_reason = r.reply_reason
+        reply_req = r.reply_req
+        reply_done = r.reply_done
+        execute = r.execute
         out_valid = Signal()
         issued = Signal(range(self.max_words + 1))
         advance = Signal()
@@ -238,7 +306,15 @@ class SerialBridge(wiring.Component):
             with m.Else():
                 m.d.sync += self.frames_bad.eq(self.frames_bad + 1)
 
-        # ================= transmit side =================
+    def _transmit(self, m, r):
+        """Device -> host frames: ACK / NACK replies and DATA frames of result words."""
+        nb = self.bus_bytes
+        bits = 8 * nb
+        seq = r.seq
+        reply_type = r.reply_type
+        reply_reason = r.reply_reason
+        reply_req = r.reply_req
+        reply_done = r.reply_done
         m.submodules.results = results = fifo.SyncFIFOBuffered(width=bits, depth=32)
         m.d.comb += [
             results.w_data.eq(self.res.payload),
@@ -325,4 +401,3 @@ class SerialBridge(wiring.Component):
                         m.d.sync += dseq.eq(dseq + 1)
                     with m.Else():
                         m.d.comb += reply_done.eq(1)
-        return m

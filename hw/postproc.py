@@ -237,6 +237,48 @@ class Requantizer(wiring.Component):
         he_lane = [Signal(_E_BITS, name=f"l{ln}_he") for ln in range(n)]
         hm_lane = [Signal(33, name=f"l{ln}_hmask") for ln in range(n)]
 
+        sat1, sat2, x2_lane, m2_lane, e2_lane = self._front(m, en1, en2)
+
+        if self.mul == "dsp":
+            dv, dt, dh, de, dm = self._mul_dsp(
+                m, adv_b, mul_free, v2, t2, x2_lane, m2_lane, e2_lane
+            )
+            m.d.comb += [hv.eq(dv), ht.eq(dt)]
+            for ln in range(n):
+                m.d.comb += [
+                    h_lane[ln].eq(dh[ln]),
+                    he_lane[ln].eq(de[ln]),
+                    hm_lane[ln].eq(dm[ln]),
+                ]
+        else:
+            self._mul_lut(
+                m,
+                adv_b,
+                mul_free,
+                v2,
+                t2,
+                x2_lane,
+                m2_lane,
+                e2_lane,
+                hv,
+                ht,
+                h_lane,
+                he_lane,
+                hm_lane,
+            )
+
+        self._back(m, adv_b, hv, ht, h_lane, he_lane, hm_lane)
+
+        # an item leaves S1 when S2 loads, S2 when the multiplier takes it
+        leave1, leave2 = v1 & en2, v2 & mul_free
+        m.d.comb += self.saturated.eq((leave1 & Cat(*sat1).any()) | (leave2 & Cat(*sat2).any()))
+        return m
+
+    def _front(self, m, en1, en2):
+        """S1 (acc + bias) and S2 (saturate, shift left) of every lane; S1 loads on ``en1``,
+        S2 on ``en2``. Returns per-lane S1/S2 saturation flags and the x, multiplier and
+        right-shift exponent that leave S2."""
+        n, p = self.lanes, self.i.payload
         sat1, sat2 = [], []
         x2_lane, m2_lane, e2_lane = [], [], []
         for ln in range(n):
@@ -290,35 +332,13 @@ class Requantizer(wiring.Component):
             x2_lane.append(x2)
             m2_lane.append(m2)
             e2_lane.append(e2)
+        return sat1, sat2, x2_lane, m2_lane, e2_lane
 
-        if self.mul == "dsp":
-            dv, dt, dh, de, dm = self._mul_dsp(
-                m, adv_b, mul_free, v2, t2, x2_lane, m2_lane, e2_lane
-            )
-            m.d.comb += [hv.eq(dv), ht.eq(dt)]
-            for ln in range(n):
-                m.d.comb += [
-                    h_lane[ln].eq(dh[ln]),
-                    he_lane[ln].eq(de[ln]),
-                    hm_lane[ln].eq(dm[ln]),
-                ]
-        else:
-            self._mul_lut(
-                m,
-                adv_b,
-                mul_free,
-                v2,
-                t2,
-                x2_lane,
-                m2_lane,
-                e2_lane,
-                hv,
-                ht,
-                h_lane,
-                he_lane,
-                hm_lane,
-            )
-
+    def _back(self, m, adv_b, hv, ht, h_lane, he_lane, hm_lane):
+        """S4..S6 of every lane on the multiplier's h (rounding, right shift, clip, zero
+        point, clamp), advancing on ``adv_b``; drives ``o``."""
+        n = self.lanes
+        tag_shape = ht.shape()
         # -- back segment ----------------------------------------------------------------
         v4, v5, v6 = Signal(name="v4"), Signal(name="v5"), Signal(name="v6")
         t4, t5, t6 = (Signal(tag_shape, name=f"t{s}") for s in (4, 5, 6))
@@ -365,10 +385,6 @@ class Requantizer(wiring.Component):
             m.d.comb += self.o.payload.value[ln].eq(out)
 
         m.d.comb += [self.o.valid.eq(v6), self.o.payload.tag.eq(t6)]
-        # an item leaves S1 when S2 loads, S2 when the multiplier takes it
-        leave1, leave2 = v1 & en2, v2 & mul_free
-        m.d.comb += self.saturated.eq((leave1 & Cat(*sat1).any()) | (leave2 & Cat(*sat2).any()))
-        return m
 
     # -- multiplier styles -------------------------------------------------------------
     def _mul_dsp(self, m, adv_b, mul_free, v2, t2, x2_lane, m2_lane, e2_lane):

@@ -173,20 +173,7 @@ class StoreUnit(wiring.Component):
         # -- row routing: `passes` requantiser transfers of `lanes` values per row ----------
         in_pass = Signal(range(passes))
         out_pass = Signal(range(passes))
-        p = rq.i.payload
-        row = head.row
-        with m.Switch(in_pass):
-            for k in range(passes):
-                with m.Case(k):
-                    for lane in range(lanes):
-                        m.d.comb += p.acc[lane].eq(row[k * lanes + lane])
-        for lane in range(lanes):
-            m.d.comb += [
-                p.bias[lane].eq(self.bias_data[32 * lane : 32 * lane + 32]),
-                p.mult[lane].eq(self.mult_data[32 * lane : 32 * lane + 32]),
-                p.shift[lane].eq(self.shift_data[SHIFT_BITS * lane : SHIFT_BITS * (lane + 1)]),
-            ]
-        m.d.comb += p.tag.eq(0)
+        self._feed_requantiser(m, rq, head.row, in_pass)
         last_in_pass = in_pass == passes - 1
         last_out_pass = out_pass == passes - 1
         # earlier passes of a row wait in `partial`; the last pass needs the serialiser
@@ -219,6 +206,39 @@ class StoreUnit(wiring.Component):
                 consts_ok.eq(1),
             ]
 
+        self._load_serialiser(
+            m, rq_o, rq_out, out_pass, last_out_pass, partial, raw_load, head.row, sreg, scount
+        )
+
+        m.d.comb += self.idle.eq(~self.desc.valid & ~head_valid & (scount == 0) & (inflight == 0))
+        return m
+
+    def _feed_requantiser(self, m, rq, row, in_pass):
+        """Requantiser input: pass ``in_pass`` of the FIFO's head row and the parameter
+        words read for it (one transfer of ``pp_lanes`` values)."""
+        c = self.config
+        lanes, passes = c.pp_lanes, c.cols // c.pp_lanes
+        p = rq.i.payload
+        with m.Switch(in_pass):
+            for k in range(passes):
+                with m.Case(k):
+                    for lane in range(lanes):
+                        m.d.comb += p.acc[lane].eq(row[k * lanes + lane])
+        for lane in range(lanes):
+            m.d.comb += [
+                p.bias[lane].eq(self.bias_data[32 * lane : 32 * lane + 32]),
+                p.mult[lane].eq(self.mult_data[32 * lane : 32 * lane + 32]),
+                p.shift[lane].eq(self.shift_data[SHIFT_BITS * lane : SHIFT_BITS * (lane + 1)]),
+            ]
+        m.d.comb += p.tag.eq(0)
+
+    def _load_serialiser(
+        self, m, rq_o, rq_out, out_pass, last_out_pass, partial, raw_load, row, sreg, scount
+    ):
+        """Collect a row's int8 passes (earlier ones in ``partial``) or sign-extend a raw
+        row, and load it into the serialiser."""
+        c = self.config
+        lanes, passes = c.pp_lanes, c.cols // c.pp_lanes
         values = Cat(*rq_o.payload.value)
         with m.If(rq_out):
             m.d.sync += out_pass.eq(Mux(last_out_pass, 0, out_pass + 1))
@@ -234,9 +254,6 @@ class StoreUnit(wiring.Component):
             ext = []
             for j in range(c.cols):
                 x = Signal(32, name=f"raw32_{j}")
-                m.d.comb += x.eq(head.row[j])  # sign-extends the accumulator
+                m.d.comb += x.eq(row[j])  # sign-extends the accumulator
                 ext.append(x)
             m.d.sync += [sreg.eq(Cat(*ext)), scount.eq(c.raw_words_per_row)]
-
-        m.d.comb += self.idle.eq(~self.desc.valid & ~head_valid & (scount == 0) & (inflight == 0))
-        return m
