@@ -44,6 +44,9 @@ class Board:
     uart_bridge : str     the USB-UART chip (for messages)
     error_led, activity_led : tuple[str, int]  platform resources for status LEDs
     programmer : str      tool that loads a bitstream (``iceprog``, ``openFPGALoader``)
+    seed : int            default nextpnr seed: one that meets ``clk_hz`` with the board's
+                          default config (placement varies by seed; ``macforge build
+                          --seeds N`` measures the spread, the README gives it)
     """
 
     name: str
@@ -59,6 +62,7 @@ class Board:
     error_led: tuple[str, int] = ("led", 0)
     activity_led: tuple[str, int] = ("led", 1)
     programmer: str = "openFPGALoader"
+    seed: int = 1
 
     @property
     def device(self) -> str:

@@ -175,7 +175,7 @@ def build(
     baud: int | None = None,
     clk_hz: int | None = None,
     seeds: int = 1,
-    seed: int = 1,
+    seed: int | None = None,
     jobs: int = 2,
     progress: Callable[[str], None] = print,
 ) -> BuildResult:
@@ -183,9 +183,11 @@ def build(
 
     ``clk_hz`` defaults to the board's clock (`Board.clk_hz`); a rate other than the
     oscillator comes from the PLL. Synthesis runs once; nextpnr runs ``seeds`` times
-    (seeds ``seed`` .. ``seed + seeds - 1``, ``jobs`` at a time) and the bitstream is
-    packed from the seed with the highest Fmax, which also decides ``timing_met``.
+    (seeds ``seed`` .. ``seed + seeds - 1``, ``jobs`` at a time; ``seed`` defaults to
+    `Board.seed`) and the bitstream is packed from the seed with the highest Fmax, which
+    also decides ``timing_met``.
     """
+    seed = board.seed if seed is None else seed
     if not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds must be an int >= 1, got {seeds!r}")
     if not isinstance(seed, int) or not 0 <= seed < 2**31:

@@ -44,7 +44,12 @@ def add_parser(sub) -> None:
         "bitstream comes from the fastest, the report gives min/median/max Fmax",
     )
     p.add_argument(
-        "--seed", type=int, default=1, metavar="S", help="first nextpnr seed (default 1)"
+        "--seed",
+        type=int,
+        default=None,
+        metavar="S",
+        help="first nextpnr seed (default: the board's, the one its default clock was "
+        "measured with)",
     )
     p.add_argument(
         "--jobs", type=int, default=2, metavar="J", help="nextpnr runs at a time (default 2)"
@@ -63,7 +68,7 @@ def _check_numbers(args: argparse.Namespace) -> None:
         raise UsageError(f"--baud must be a positive rate, got {args.baud}")
     if not 1 <= args.seeds <= MAX_SEEDS:
         raise UsageError(f"--seeds must be in 1..{MAX_SEEDS}, got {args.seeds}")
-    if not 0 <= args.seed < 2**31:
+    if args.seed is not None and not 0 <= args.seed < 2**31:
         raise UsageError(f"--seed must be in 0..{2**31 - 1}, got {args.seed}")
     if args.jobs < 1:
         raise UsageError(f"--jobs must be >= 1, got {args.jobs}")

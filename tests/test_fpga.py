@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -192,8 +193,6 @@ def test_ecp5_pll_matches_yowasp_ecppll(tmp_path, mhz):
 
 
 def test_clock_source_names_the_pll():
-    import dataclasses
-
     from macforge.fpga.clocks import ecp5_pll_params, ice40_pll_params
 
     assert ecp5_pll_params(25e6, 60e6).describe() == (
@@ -329,7 +328,8 @@ def fake_tools(tmp_path, monkeypatch):
 
 
 def test_build_one_seed_quick_path(fake_tools):
-    r = build(BOARDS["icebreaker"], build_dir=fake_tools / "b1", progress=lambda m: None).report
+    board = dataclasses.replace(BOARDS["icebreaker"], seed=1)
+    r = build(board, build_dir=fake_tools / "b1", progress=lambda m: None).report
     assert r["seeds"] == [1] and r["seed"] == 1 and r["seeds_failed"] == []
     assert r["fmax_mhz"] == r["fmax_mhz_min"] == r["fmax_mhz_median"] == r["fmax_mhz_max"] == 41
     assert r["timing_met"] and r["luts"] == 100
@@ -339,7 +339,12 @@ def test_build_one_seed_quick_path(fake_tools):
 def test_build_several_seeds_packs_the_fastest(fake_tools):
     msgs = []
     result = build(
-        BOARDS["icebreaker"], build_dir=fake_tools / "b3", seeds=3, jobs=2, progress=msgs.append
+        BOARDS["icebreaker"],
+        build_dir=fake_tools / "b3",
+        seeds=3,
+        seed=1,
+        jobs=2,
+        progress=msgs.append,
     )
     r = result.report
     assert r["seeds"] == [1, 2, 3] and r["fmax_mhz_by_seed"] == [41.0, 47.5, 44.0]
@@ -354,6 +359,12 @@ def test_build_survives_a_failing_seed(fake_tools):
         BOARDS["icebreaker"], build_dir=fake_tools / "b", seeds=2, seed=12, progress=lambda m: 0
     ).report
     assert r["seeds"] == [12] and r["seeds_failed"] == [13]
+
+
+def test_default_seed_is_the_boards(fake_tools):
+    board = dataclasses.replace(BOARDS["icebreaker"], seed=3)
+    r = build(board, build_dir=fake_tools / "bs", progress=lambda m: None).report
+    assert r["seeds"] == [3] and r["fmax_mhz"] == 44.0
 
 
 def test_seed_argv_renames_outputs():
