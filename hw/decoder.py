@@ -65,6 +65,12 @@ class _Registers:
         self.__dict__.update(signals)
 
 
+def _matmul_views(r) -> tuple[data.View, data.View, data.View]:
+    """The three argument registers seen as MATMUL words (`isa.MATMUL_ARG_LAYOUTS`)."""
+    layouts = isa.MATMUL_ARG_LAYOUTS
+    return tuple(data.View(lay, arg) for lay, arg in zip(layouts, r.args, strict=True))
+
+
 def _sum_exceeds(base: Value, count: Value, limit: int) -> tuple[Value, Value]:
     """``(base + count > limit, base + count)`` with an adder only ``end_bits(limit) + 1`` wide.
 
@@ -227,7 +233,8 @@ class CommandDecoder(wiring.Component):
         a_entry = Cat(*r.held[: c.a_words_per_entry - 1], word)
         b_entry = Cat(*r.held[: c.b_words_per_entry - 1], word)
         mm = self.matmul.payload
-        flags = a1[16:24]
+        w0, w1, w2 = _matmul_views(r)
+        flags = w1.flags
         m.d.comb += [
             self.a_wr_data.eq(a_entry[: 8 * c.rows]),
             self.b_wr_data.eq(b_entry[: 8 * c.cols]),
@@ -240,18 +247,18 @@ class CommandDecoder(wiring.Component):
                 for f in range(len(isa.PARAM_FIELDS))
             ],
             # fields are truncated to the layout widths; RANGE checked they fit
-            mm.a_addr.eq(a0[:16]),
-            mm.b_addr.eq(a0[16:32]),
+            mm.a_addr.eq(w0.a_addr),
+            mm.b_addr.eq(w0.b_addr),
             mm.a_end.eq(r.a_end),
             mm.b_end.eq(r.b_end),
-            mm.k.eq(a1[:16]),
+            mm.k.eq(w1.k),
             mm.accumulate.eq(flags[0]),
             mm.store.eq(flags[1]),
             mm.raw.eq(flags[2]),
-            mm.group.eq(a1[24:32]),
-            mm.zero_point.eq(a2[0:8]),
-            mm.act_min.eq(a2[8:16]),
-            mm.act_max.eq(a2[16:24]),
+            mm.group.eq(w1.group),
+            mm.zero_point.eq(w2.zero_point),
+            mm.act_min.eq(w2.act_min),
+            mm.act_max.eq(w2.act_max),
         ]
 
     def _precompute(self, m, r):
@@ -261,8 +268,9 @@ class CommandDecoder(wiring.Component):
         is_a = r.opcode == Op.LOAD_A
         _, a_load_end = _sum_exceeds(a0, a1, c.a_depth)
         _, b_load_end = _sum_exceeds(a0, a1, c.b_depth)
-        _, mm_a_end = _sum_exceeds(a0[:16], a1[:16], c.a_depth)
-        _, mm_b_end = _sum_exceeds(a0[16:32], a1[:16], c.b_depth)
+        w0, w1, _ = _matmul_views(r)
+        _, mm_a_end = _sum_exceeds(w0.a_addr, w1.k, c.a_depth)
+        _, mm_b_end = _sum_exceeds(w0.b_addr, w1.k, c.b_depth)
         pw = end_bits(c.param_depth)
         _, end_ch = _sum_exceeds(const_mul(a0[:pw], c.cols), a1, c.param_depth * c.cols)
         m.d.sync += [
@@ -298,8 +306,8 @@ class CommandDecoder(wiring.Component):
 
     def _header(self, m, r):
         """Latch opcode and length; framing errors go straight to CHECK."""
-        low = self.cmd.payload[:32]
-        op, length = low[:8], low[8:32]
+        hdr = data.View(isa.HEADER_LAYOUT, self.cmd.payload[:32])
+        op, length = hdr.opcode, hdr.length
         m.d.comb += self.cmd.ready.eq(1)
 
         def framing(bad_length, nargs):
@@ -366,9 +374,10 @@ class CommandDecoder(wiring.Component):
         count_hi = count[isa.LENGTH_BITS :].any()
         count_lo = count[: isa.LENGTH_BITS]
         pw = end_bits(c.param_depth)
-        k = a1[:16]
-        int8_store = a1[17] & ~a1[18]  # MatmulFlags STORE and not RAW
-        act_min, act_max = a2[8:16].as_signed(), a2[16:24].as_signed()
+        w0, w1, w2 = _matmul_views(r)
+        k = w1.k
+        int8_store = w1.flags[1] & ~w1.flags[2]  # MatmulFlags STORE and not RAW
+        act_min, act_max = w2.act_min, w2.act_max
         checks = {
             "len_a": count_hi | (r.remaining != const_mul(count_lo, c.a_words_per_entry)),
             "len_b": count_hi | (r.remaining != const_mul(count_lo, c.b_words_per_entry)),
@@ -380,9 +389,9 @@ class CommandDecoder(wiring.Component):
             | (a0[:pw] >= c.param_depth)
             | _sum_exceeds(const_mul(a0[:pw], c.cols), count, c.param_depth * c.cols)[0],
             "k_zero": k == 0,
-            "mm_a": _sum_exceeds(a0[:16], k, c.a_depth)[0],
-            "mm_b": _sum_exceeds(a0[16:32], k, c.b_depth)[0],
-            "mm_group": int8_store & (a1[24:32] >= c.param_depth),
+            "mm_a": _sum_exceeds(w0.a_addr, k, c.a_depth)[0],
+            "mm_b": _sum_exceeds(w0.b_addr, k, c.b_depth)[0],
+            "mm_group": int8_store & (w1.group >= c.param_depth),
             "mm_clamp": int8_store & (act_min > act_max),
         }
         flags = {name: Signal(name=f"bad_{name}") for name in checks}

@@ -61,6 +61,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from amaranth.hdl import signed
+from amaranth.lib import data
+
 __all__ = [
     "Opcode",
     "ErrorCode",
@@ -71,6 +74,8 @@ __all__ = [
     "header",
     "STATUS_FIELDS",
     "COUNTER_NAMES",
+    "HEADER_LAYOUT",
+    "MATMUL_ARG_LAYOUTS",
     "PARAM_FIELDS",
     "PARAM_RECORD_BYTES",
     "param_words_per_channel",
@@ -82,6 +87,16 @@ MAX_LENGTH = 2**LENGTH_BITS - 1
 ADDR_BITS = 16
 #: Bits of the requantisation shift the hardware stores (signed: -32..31).
 SHIFT_BITS = 6
+#: The header word's low 32 bits (the decoder views words through it, `header` packs it).
+HEADER_LAYOUT = data.StructLayout({"opcode": OPCODE_BITS, "length": LENGTH_BITS})
+#: MATMUL's three argument words (low 32 bits each); see `MatmulArgs`.
+MATMUL_ARG_LAYOUTS = (
+    data.StructLayout({"a_addr": ADDR_BITS, "b_addr": ADDR_BITS}),
+    data.StructLayout({"k": 16, "flags": 8, "group": 8}),
+    data.StructLayout(
+        {"zero_point": signed(8), "act_min": signed(8), "act_max": signed(8), "unused": 8}
+    ),
+)
 #: Fields of a LOAD_PARAM channel record, in byte order, 4 bytes (int32) each.
 PARAM_FIELDS = ("bias", "multiplier", "shift")
 PARAM_RECORD_BYTES = 4 * len(PARAM_FIELDS)
@@ -153,10 +168,13 @@ class MatmulArgs:
         ):
             if not lo <= int(value) <= hi:
                 raise ValueError(f"MATMUL {name} = {value} outside [{lo}, {hi}]")
+        w0, w1, w2 = MATMUL_ARG_LAYOUTS
         return [
-            self.a_addr | self.b_addr << 16,
-            self.k | int(self.flags) << 16 | self.group << 24,
-            (self.zero_point & 0xFF) | (self.act_min & 0xFF) << 8 | (self.act_max & 0xFF) << 16,
+            w0.const({"a_addr": self.a_addr, "b_addr": self.b_addr}).as_bits(),
+            w1.const({"k": self.k, "flags": int(self.flags), "group": self.group}).as_bits(),
+            w2.const(
+                {"zero_point": self.zero_point, "act_min": self.act_min, "act_max": self.act_max}
+            ).as_bits(),
         ]
 
 
@@ -166,7 +184,7 @@ def header(opcode: int, length: int) -> int:
         raise ValueError(f"opcode {opcode} does not fit {OPCODE_BITS} bits")
     if not 0 <= length <= MAX_LENGTH:
         raise ValueError(f"command length {length} outside [0, {MAX_LENGTH}]")
-    return opcode | length << OPCODE_BITS
+    return HEADER_LAYOUT.const({"opcode": opcode, "length": length}).as_bits()
 
 
 #: STATUS word fields: name -> (lsb, width)
