@@ -118,5 +118,6 @@ def test_hw_imports_amaranth_only():
             "typing",
             "collections",
             "functools",
+            "types",
         }
         assert third_party <= {"amaranth"} | stdlib_ok, f"{path.name}: {third_party}"
