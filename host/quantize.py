@@ -8,7 +8,7 @@
 * Max/avg pooling and flatten keep their input's quantisation.
 
 The requantiser multipliers and shifts follow from these scales when the
-network is lowered (`host.network.gemm_params`).
+network is lowered (`host.layer_params.gemm_params`).
 """
 
 from __future__ import annotations

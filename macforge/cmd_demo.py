@@ -78,7 +78,7 @@ def _bar(done: int, total: int, width: int = 24) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from macforge.fpga.boards import board_by_name
-    from macforge.host.network import run_network
+    from macforge.host.inference import run_network
     from macforge.host.quantize import quantize_network
     from macforge.sim.reference import golden_forward
     from macforge.sim.transport import SimTransport

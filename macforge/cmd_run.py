@@ -28,7 +28,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from macforge.host.network import run_network
+    from macforge.host.inference import run_network
     from macforge.host.onnx_import import import_onnx
     from macforge.sim.reference import golden_forward
     from macforge.sim.transport import SimTransport

@@ -63,7 +63,7 @@ def load_array(path: str, what: str, *, dtype, ndim: int) -> np.ndarray:
 
 
 def layer_rows(stats) -> list[dict]:
-    """Per-layer report rows from `host.network.LayerStats`."""
+    """Per-layer report rows from `host.inference.LayerStats`."""
     return [
         {
             "name": s.name,

@@ -1,7 +1,7 @@
 """Golden forward pass of a `host.network.QNetwork`, layer by layer with `sim.golden` kernels.
 
 The integer requantisation parameters of each layer come from
-`host.network.gemm_params` (they are an input to the contract); every
+`host.layer_params.gemm_params` (they are an input to the contract); every
 arithmetic step is `sim.golden`'s.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from macforge.host.layer_params import add_layer_params, gemm_params
 from macforge.host.network import (
     AddConst,
     AvgPool2D,
@@ -17,8 +18,6 @@ from macforge.host.network import (
     Flatten,
     MaxPool2D,
     QNetwork,
-    add_layer_params,
-    gemm_params,
 )
 from macforge.sim import golden
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from macforge.host.inference import run_network
 from macforge.host.kernels import avg_pool_int8, im2col, max_pool_int8, quantize_multiplier
 from macforge.host.network import (
     AvgPool2D,
@@ -14,7 +15,6 @@ from macforge.host.network import (
     MaxPool2D,
     QNetwork,
     QuantParams,
-    run_network,
 )
 from macforge.hw.presets import preset
 from macforge.sim import golden, runner

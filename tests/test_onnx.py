@@ -26,7 +26,7 @@ from onnxruntime.quantization import (  # noqa: E402
     quantize_static,
 )
 
-from macforge.host.network import run_network  # noqa: E402
+from macforge.host.inference import run_network  # noqa: E402
 from macforge.host.onnx_import import import_onnx  # noqa: E402
 from macforge.hw.presets import preset  # noqa: E402
 from macforge.sim.reference import golden_forward  # noqa: E402
