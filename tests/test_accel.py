@@ -149,6 +149,27 @@ def test_random_gemms_bit_exact(cfg_name):
         assert res.status["error"] == 0
 
 
+@pytest.mark.parametrize("preset_name", ["ulx3s", "ulx3s-45f", "ulx3s-25f"])
+def test_board_presets_bit_exact(preset_name):
+    """The ECP5 board presets as built (DSP requantiser with registered partial products;
+    on the 85F's 16x16, 148 DSP PEs and 108 LUT PEs): requantised GEMMs past the
+    requantiser's keep-up K, a raw one and a 1x1x1, with random idle and back-pressure."""
+    cfg = preset(preset_name)
+    seed = runner.test_seed(f"board-preset:{preset_name}")
+    rng = np.random.default_rng(seed)
+    shapes = [
+        (cfg.rows + 3, 150, cfg.cols + 5, True),
+        (2 * cfg.rows - 1, 33, cfg.cols - 1, True),
+        (cfg.rows, 70, 2 * cfg.cols, False),
+        (1, 1, 1, True),
+    ]
+    cases = [gemm_case(cfg, rng, m, k, n, requant=rq) for m, k, n, rq in shapes]
+    transport = SimTransport(cfg, idle_prob=0.1, stall_prob=0.2, seed=seed)
+    results = run_many([prog for prog, _ in cases], transport)
+    for (m, k, n, _), (_, want), res in zip(shapes, cases, results, strict=True):
+        assert np.array_equal(res.output, want), f"seed {seed}: {m}x{k}x{n} differs from golden"
+
+
 @pytest.mark.parametrize("cfg_name", ["tiny", "default"])
 def test_extreme_values(cfg_name):
     """-128 x -128 and 127 x 127 at the largest K (raw), and saturating requantisation."""
