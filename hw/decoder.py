@@ -54,8 +54,21 @@ class Op(enum.Enum, shape=isa.OPCODE_BITS):
     COUNTERS = isa.Opcode.COUNTERS.value
 
 
-#: Opcodes whose argument words are checked in CHECK (see `CommandDecoder._arg_error`).
-_CHECKED_OPS = (Op.LOAD_A, Op.LOAD_B, Op.LOAD_PARAM, Op.MATMUL)
+_E = isa.ErrorCode
+#: Per opcode whose argument words are checked in CHECK, its registered check flags
+#: (`CommandDecoder._arg_flags`) in priority order with their error codes.
+_ARG_CHECKS = {
+    Op.LOAD_A: [("len_a", _E.BAD_LENGTH), ("load_a", _E.A_RANGE)],
+    Op.LOAD_B: [("len_b", _E.BAD_LENGTH), ("load_b", _E.B_RANGE)],
+    Op.LOAD_PARAM: [("len_p", _E.BAD_LENGTH), ("param", _E.PARAM_RANGE)],
+    Op.MATMUL: [
+        ("k_zero", _E.BAD_K),
+        ("mm_a", _E.A_RANGE),
+        ("mm_b", _E.B_RANGE),
+        ("mm_group", _E.PARAM_RANGE),
+        ("mm_clamp", _E.BAD_CLAMP),
+    ],
+}
 
 
 class _Registers:
@@ -160,7 +173,7 @@ class CommandDecoder(wiring.Component):
             framing_bad=Signal(),  # registered error != 0
             # registered opcode == X for the opcodes with argument checks (one LUT each
             # in CHECK instead of an 8-bit compare in front of the error priority)
-            op_hot={op: Signal(name=f"is_{op.name.lower()}") for op in _CHECKED_OPS},
+            op_hot={op: Signal(name=f"is_{op.name.lower()}") for op in _ARG_CHECKS},
             # RANGE results (registered every cycle from the stable argument words)
             load_end=Signal(end_bits(max(c.a_depth, c.b_depth)), name="load_end"),
             a_end=Signal(end_bits(c.a_depth), name="mm_a_end"),
@@ -402,21 +415,7 @@ class CommandDecoder(wiring.Component):
         """The command's `ErrorCode` in CHECK (the framing error, else the first failed
         check) and whether it has one: ``fail`` is a shallow OR of registered flags
         (it steers the FSM), the priority-encoded code only feeds ``error_code``."""
-        E = isa.ErrorCode
-        # per opcode, its registered checks in priority order: (flag, error code)
-        checks = {
-            Op.LOAD_A: [("len_a", E.BAD_LENGTH), ("load_a", E.A_RANGE)],
-            Op.LOAD_B: [("len_b", E.BAD_LENGTH), ("load_b", E.B_RANGE)],
-            Op.LOAD_PARAM: [("len_p", E.BAD_LENGTH), ("param", E.PARAM_RANGE)],
-            Op.MATMUL: [
-                ("k_zero", E.BAD_K),
-                ("mm_a", E.A_RANGE),
-                ("mm_b", E.B_RANGE),
-                ("mm_group", E.PARAM_RANGE),
-                ("mm_clamp", E.BAD_CLAMP),
-            ],
-        }
-        assert tuple(checks) == _CHECKED_OPS
+        checks = _ARG_CHECKS
         bad = Signal(8, name="cmd_error")
         fail = Signal(name="cmd_fail")
         m.d.comb += bad.eq(r.error)
