@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 
 from .devices import DEVICES, Device
-from .isa import SHIFT_BITS
+from .isa import PARAM_FIELD_BITS
 
 __all__ = ["AccelConfig", "max_k_for"]
 
@@ -26,7 +26,7 @@ MIN_ACC_WIDTH, MAX_ACC_WIDTH = 16, 48
 #: Command/result stream widths, in bytes.
 SUPPORTED_BUS_BYTES = (4, 8, 16)
 #: Parameter bits stored per output channel: bias 32 + multiplier 32 + shift.
-PARAM_BITS_PER_CHANNEL = 32 + 32 + SHIFT_BITS
+PARAM_BITS_PER_CHANNEL = sum(PARAM_FIELD_BITS.values())
 #: Requantiser multiplier styles: ``dsp`` (one 32x32 product per cycle on DSP blocks),
 #: ``lut`` (a multi-cycle shift-add multiplier in logic, no DSP block). ``auto`` picks
 #: ``lut`` where every DSP block is better spent on MACs (iCE40) and ``dsp`` elsewhere.

@@ -31,6 +31,7 @@ from . import isa
 from .arith import const_mul
 from .config import AccelConfig
 from .layouts import addr_bits, end_bits, group_use_layout, matmul_desc_layout, range_layout
+from .ports import ParamWriteSignature, buffer_write_signature
 
 __all__ = ["CommandDecoder", "LOAD_OVERHEAD_CYCLES", "MATMUL_CYCLES"]
 
@@ -107,11 +108,11 @@ class CommandDecoder(wiring.Component):
     Attributes
     ----------
     cmd : In(stream.Signature(bus_bits))
-    a_wr_addr, a_wr_data, a_wr_en : Out   A buffer write port (entry = rows bytes)
-    b_wr_addr, b_wr_data, b_wr_en : Out   B buffer write port (entry = cols bytes)
-    p_wr_group, p_wr_lane, p_wr_data, p_wr_en : Out
-        Parameter write of channel ``lane`` (0..cols-1) of ``group``: ``p_wr_en[f]`` and
-        ``p_wr_data[f]`` (32 bits) per field f of `isa.PARAM_FIELDS` (bias, multiplier,
+    a_wr : Out(buffer_write_signature(a_depth, 8 * rows))  A buffer write port (one entry)
+    b_wr : Out(buffer_write_signature(b_depth, 8 * cols))  B buffer write port
+    p_wr : Out(ParamWriteSignature(config))
+        Parameter write of channel ``lane`` (0..cols-1) of ``group``: ``en[f]`` and
+        ``data[f]`` (32 bits) per field f of `isa.PARAM_FIELDS` (bias, multiplier,
         shift); the fields of one record word are written in the same cycle.
     matmul : Out(stream.Signature(matmul_desc_layout(config)))  valid and payload registered
     busy_ranges : In(ArrayLayout(range_layout(config), 2))  ranges read by active/queued MATMULs
@@ -130,16 +131,9 @@ class CommandDecoder(wiring.Component):
         super().__init__(
             {
                 "cmd": In(stream.Signature(c.bus_bits)),
-                "a_wr_addr": Out(range(c.a_depth)),
-                "a_wr_data": Out(8 * c.rows),
-                "a_wr_en": Out(1),
-                "b_wr_addr": Out(range(c.b_depth)),
-                "b_wr_data": Out(8 * c.cols),
-                "b_wr_en": Out(1),
-                "p_wr_group": Out(range(c.param_depth)),
-                "p_wr_lane": Out(range(c.cols)),
-                "p_wr_data": Out(data.ArrayLayout(32, len(isa.PARAM_FIELDS))),
-                "p_wr_en": Out(len(isa.PARAM_FIELDS)),
+                "a_wr": Out(buffer_write_signature(c.a_depth, 8 * c.rows)),
+                "b_wr": Out(buffer_write_signature(c.b_depth, 8 * c.cols)),
+                "p_wr": Out(ParamWriteSignature(c)),
                 "matmul": Out(stream.Signature(matmul_desc_layout(c))),
                 "busy_ranges": In(data.ArrayLayout(range_layout(c), 2)),
                 "param_groups": In(data.ArrayLayout(group_use_layout(), 4)),
@@ -249,14 +243,14 @@ class CommandDecoder(wiring.Component):
         w0, w1, w2 = _matmul_views(r)
         flags = w1.flags
         m.d.comb += [
-            self.a_wr_data.eq(a_entry[: 8 * c.rows]),
-            self.b_wr_data.eq(b_entry[: 8 * c.cols]),
-            self.a_wr_addr.eq(r.load_addr),
-            self.b_wr_addr.eq(r.load_addr),
-            self.p_wr_group.eq(r.p_group),
-            self.p_wr_lane.eq(r.p_lane),
+            self.a_wr.data.eq(a_entry[: 8 * c.rows]),
+            self.b_wr.data.eq(b_entry[: 8 * c.cols]),
+            self.a_wr.addr.eq(r.load_addr),
+            self.b_wr.addr.eq(r.load_addr),
+            self.p_wr.group.eq(r.p_group),
+            self.p_wr.lane.eq(r.p_lane),
             *[
-                self.p_wr_data[f].eq(word.word_select(f % (c.bus_bytes // 4), 32))
+                self.p_wr.data[f].eq(word.word_select(f % (c.bus_bytes // 4), 32))
                 for f in range(len(isa.PARAM_FIELDS))
             ],
             # fields are truncated to the layout widths; RANGE checked they fit
@@ -504,7 +498,7 @@ class CommandDecoder(wiring.Component):
         with m.If(self.cmd.valid):
             self._consume(m, r)
             with m.If(r.word_in_entry + 1 == r.wpe):
-                m.d.comb += [self.a_wr_en.eq(r.is_a), self.b_wr_en.eq(~r.is_a)]
+                m.d.comb += [self.a_wr.en.eq(r.is_a), self.b_wr.en.eq(~r.is_a)]
                 m.d.sync += [r.word_in_entry.eq(0), r.load_addr.eq(r.load_addr + 1)]
             with m.Else():
                 m.d.sync += r.word_in_entry.eq(r.word_in_entry + 1)
@@ -523,11 +517,11 @@ class CommandDecoder(wiring.Component):
         m.d.comb += self.cmd.ready.eq(1)
         with m.If(self.cmd.valid):
             for f in range(len(isa.PARAM_FIELDS)):
-                m.d.comb += self.p_wr_en[f].eq(r.p_word == f // per_word)
+                m.d.comb += self.p_wr.en[f].eq(r.p_word == f // per_word)
             self._consume(m, r)
             with m.If(r.p_word == last_word):
                 # shift words must be a sign extension of 6 bits
-                top = self.p_wr_data[isa.PARAM_FIELDS.index("shift")][5:32]
+                top = self.p_wr.data[isa.PARAM_FIELDS.index("shift")][5:32]
                 with m.If(~(top.all() | ~top.any())):
                     m.d.comb += self.shift_truncated.eq(1)
                 m.d.sync += r.p_word.eq(0)

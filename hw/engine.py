@@ -21,6 +21,7 @@ from .layouts import (
     range_layout,
     store_desc_layout,
 )
+from .ports import buffer_read_signature
 
 __all__ = ["MatmulEngine", "StoreQueue", "STORE_QUEUE_DEPTH", "START_CYCLES"]
 
@@ -36,8 +37,8 @@ class MatmulEngine(wiring.Component):
     ----------
     matmul : In(stream.Signature(matmul_desc_layout(config)))
         ``ready`` is a flip-flop (the queued slot is free).
-    a_rd_addr, a_rd_en : Out; a_rd_data : In(8 * rows)   A buffer read port (1-cycle latency)
-    b_rd_addr, b_rd_en : Out; b_rd_data : In(8 * cols)   B buffer read port
+    a_rd : Out(buffer_read_signature(a_depth, 8 * rows))  A buffer read port (1-cycle latency)
+    b_rd : Out(buffer_read_signature(b_depth, 8 * cols))  B buffer read port
     slices : Out(stream.Signature(slice_layout(config)))  to the array
     store : Out(stream.Signature(store_desc_layout()))
         One descriptor per MATMUL with ``store``, pushed before its last slice.
@@ -56,12 +57,8 @@ class MatmulEngine(wiring.Component):
         super().__init__(
             {
                 "matmul": In(stream.Signature(matmul_desc_layout(c))),
-                "a_rd_addr": Out(range(c.a_depth)),
-                "a_rd_en": Out(1),
-                "a_rd_data": In(8 * c.rows),
-                "b_rd_addr": Out(range(c.b_depth)),
-                "b_rd_en": Out(1),
-                "b_rd_data": In(8 * c.cols),
+                "a_rd": Out(buffer_read_signature(c.a_depth, 8 * c.rows)),
+                "b_rd": Out(buffer_read_signature(c.b_depth, 8 * c.cols)),
                 "slices": Out(stream.Signature(slice_layout(c))),
                 "store": Out(stream.Signature(store_desc_layout())),
                 "busy_ranges": Out(data.ArrayLayout(range_layout(c), 2)),
@@ -112,13 +109,13 @@ class MatmulEngine(wiring.Component):
 
         # -- read stage -----------------------------------------------------------------
         m.d.comb += [
-            self.a_rd_addr.eq(cur_a),
-            self.b_rd_addr.eq(cur_b),
-            self.a_rd_en.eq(advance),
-            self.b_rd_en.eq(advance),
+            self.a_rd.addr.eq(cur_a),
+            self.b_rd.addr.eq(cur_b),
+            self.a_rd.en.eq(advance),
+            self.b_rd.en.eq(advance),
             self.slices.valid.eq(s1_valid),
-            self.slices.payload.a.eq(self.a_rd_data),
-            self.slices.payload.b.eq(self.b_rd_data),
+            self.slices.payload.a.eq(self.a_rd.data),
+            self.slices.payload.b.eq(self.b_rd.data),
             self.slices.payload.first.eq(s1_first),
             self.slices.payload.last.eq(s1_last),
         ]

@@ -74,6 +74,7 @@ __all__ = [
     "header",
     "STATUS_FIELDS",
     "COUNTER_NAMES",
+    "PARAM_FIELD_BITS",
     "HEADER_LAYOUT",
     "MATMUL_ARG_LAYOUTS",
     "PARAM_FIELDS",
@@ -100,6 +101,8 @@ MATMUL_ARG_LAYOUTS = (
 #: Fields of a LOAD_PARAM channel record, in byte order, 4 bytes (int32) each.
 PARAM_FIELDS = ("bias", "multiplier", "shift")
 PARAM_RECORD_BYTES = 4 * len(PARAM_FIELDS)
+#: Bits the parameter buffer keeps of each field (the shift is `SHIFT_BITS` wide).
+PARAM_FIELD_BITS = dict(zip(PARAM_FIELDS, (32, 32, SHIFT_BITS), strict=True))
 
 
 def param_words_per_channel(bus_bytes: int) -> int:

@@ -39,6 +39,7 @@ from .config import AccelConfig
 from .engine import STORE_QUEUE_DEPTH
 from .isa import SHIFT_BITS
 from .layouts import store_desc_layout
+from .ports import ParamReadSignature
 from .postproc import Requantizer
 from .skid import SkidBuffer
 
@@ -58,9 +59,8 @@ class StoreUnit(wiring.Component):
     ----------
     rows : In(stream.Signature(result_layout(config)))   from the array
     desc : In(stream.Signature(store_desc_layout()))     one per drained tile
-    p_rd_addr : Out   parameter word to read, ``group * passes + pass`` (read port always
-                      enabled, data one cycle later)
-    bias_data, mult_data : In(32 * pp_lanes); shift_data : In(6 * pp_lanes)
+    params : Out(ParamReadSignature(config))  parameter word ``group * passes + pass``
+        (the buffer's read port is always enabled: data one cycle after ``addr``)
     words : Out(stream.Signature(bus_bits))
     saturated : Out(1)   pulse: some lane saturated (acc + bias or left shift)
     idle : Out(1)        no descriptor, nothing buffered or in flight, nothing to send
@@ -73,10 +73,7 @@ class StoreUnit(wiring.Component):
             {
                 "rows": In(stream.Signature(result_layout(c))),
                 "desc": In(stream.Signature(store_desc_layout())),
-                "p_rd_addr": Out(range(c.param_depth * (c.cols // c.pp_lanes))),
-                "bias_data": In(32 * c.pp_lanes),
-                "mult_data": In(32 * c.pp_lanes),
-                "shift_data": In(SHIFT_BITS * c.pp_lanes),
+                "params": Out(ParamReadSignature(c)),
                 "words": Out(stream.Signature(c.bus_bits)),
                 "saturated": Out(1),
                 "idle": Out(1),
@@ -128,7 +125,7 @@ class StoreUnit(wiring.Component):
         m.d.sync += params_ok.eq(self.desc.valid & ~pop)
         # the parameter word of the transfer after this cycle's (see `in_pass` below)
         rd_pass = Signal(range(passes))
-        m.d.comb += self.p_rd_addr.eq(const_mul(d.group, passes) + rd_pass)
+        m.d.comb += self.params.addr.eq(const_mul(d.group, passes) + rd_pass)
         # per-tile constants: registered once per tile, held on the requantiser's ports
         tile_zp, tile_lo, tile_hi = (
             Signal(signed(8), name=f"tile_{k}") for k in ("zp", "lo", "hi")
@@ -226,9 +223,9 @@ class StoreUnit(wiring.Component):
                         m.d.comb += p.acc[lane].eq(row[k * lanes + lane])
         for lane in range(lanes):
             m.d.comb += [
-                p.bias[lane].eq(self.bias_data[32 * lane : 32 * lane + 32]),
-                p.mult[lane].eq(self.mult_data[32 * lane : 32 * lane + 32]),
-                p.shift[lane].eq(self.shift_data[SHIFT_BITS * lane : SHIFT_BITS * (lane + 1)]),
+                p.bias[lane].eq(self.params.bias.word_select(lane, 32)),
+                p.mult[lane].eq(self.params.multiplier.word_select(lane, 32)),
+                p.shift[lane].eq(self.params.shift.word_select(lane, SHIFT_BITS)),
             ]
         m.d.comb += p.tag.eq(0)
 
