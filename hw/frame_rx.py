@@ -58,9 +58,7 @@ class FrameReceiver(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.frame = frame = Memory(
-            shape=8 * self.bus_bytes, depth=self.max_words, init=[]
-        )
+        m.submodules.frame = frame = Memory(shape=8 * self.bus_bytes, depth=self.max_words, init=[])
         r = SimpleNamespace(
             state=Signal(range(9)),
             expected=Signal(8),

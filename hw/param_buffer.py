@@ -52,9 +52,7 @@ class ParamBuffer(wiring.Component):
         wr_addr = Signal(range(depth), name="p_wr_addr")
         m.d.comb += wr_addr.eq(const_mul(w.group, passes) + wr_pass)
         for field, (name, width) in enumerate(PARAM_FIELD_BITS.items()):
-            m.submodules[f"{name}_mem"] = mem = Memory(
-                shape=width * lanes, depth=depth, init=[]
-            )
+            m.submodules[f"{name}_mem"] = mem = Memory(shape=width * lanes, depth=depth, init=[])
             wp = mem.write_port(granularity=width)
             rp = mem.read_port()
             m.d.comb += [

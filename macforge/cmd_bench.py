@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from .common import UsageError, config_by_name, write_report
+from .common import UsageError, add_sim_argument, config_by_name, write_report
 
 
 def add_parser(sub) -> None:
@@ -23,7 +23,7 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--raw", action="store_true", help="store raw int32 accumulators (no requantisation)"
     )
-    p.add_argument("--sim", choices=["verilator", "icarus"], default=None)
+    add_sim_argument(p)
     p.add_argument("--report", metavar="FILE", help="write figures as JSON")
     p.set_defaults(func=run)
 

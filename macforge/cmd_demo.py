@@ -13,7 +13,14 @@ import time
 
 import numpy as np
 
-from .common import UsageError, config_by_name, layer_rows, write_report
+from .common import (
+    UsageError,
+    add_sim_argument,
+    config_by_name,
+    layer_rows,
+    sim_figures,
+    write_report,
+)
 
 HIDDEN = (64, 32)
 SEED = 0
@@ -24,12 +31,7 @@ def add_parser(sub) -> None:
 
     p = sub.add_parser("demo", help="run the main demo: int8 digit classifier on the RTL")
     p.add_argument("--config", default="default", help="preset name (default: default)")
-    p.add_argument(
-        "--sim",
-        choices=["verilator", "icarus"],
-        default=None,
-        help="simulator (default: $MACFORGE_SIM or verilator)",
-    )
+    add_sim_argument(p)
     p.add_argument(
         "--board",
         choices=list(BOARDS),
@@ -147,9 +149,11 @@ def run(args: argparse.Namespace) -> int:
             f"      on {board.name} at {board.clk_hz / 1e6:g} MHz: {latency:.1f} us per image "
             f"(compute only, UART transfers excluded)"
         )
-    sim_s, build_s = transport.sim_seconds, transport.build_seconds
+    sim = sim_figures(transport)
+    sim_s, build_s = sim["sim_seconds"], sim["build_seconds"]
     print(
-        f"      simulation {sim_s:.1f} s, model build {build_s:.1f} s, "
+        f"      simulation {sim['sim_cycles']} cycles in {sim_s:.1f} s "
+        f"({sim['sim_cycles_per_second'] or 0:.0f} cycles/s), model build {build_s:.1f} s, "
         f"{accel_layers} accelerator layers, total {time.monotonic() - t0:.1f} s"
     )
     write_report(
@@ -168,6 +172,7 @@ def run(args: argparse.Namespace) -> int:
             "board": args.board,
             "latency_us": latency,
             "wall_seconds": time.monotonic() - t0,
+            **sim_figures(transport),
         },
     )
     return 0 if exact else 1

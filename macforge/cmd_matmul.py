@@ -11,7 +11,15 @@ import numpy as np
 
 from macforge.host.serial import DEFAULT_BAUD
 
-from .common import UsageError, check_output_path, config_by_name, load_array, write_report
+from .common import (
+    UsageError,
+    add_sim_argument,
+    check_output_path,
+    config_by_name,
+    load_array,
+    sim_figures,
+    write_report,
+)
 
 
 def add_parser(sub) -> None:
@@ -31,12 +39,7 @@ def add_parser(sub) -> None:
     p.add_argument("--act-min", type=int, default=-128, help="clamp low (default -128)")
     p.add_argument("--act-max", type=int, default=127, help="clamp high (default 127)")
     p.add_argument("--config", default="default", help="preset name (default: default)")
-    p.add_argument(
-        "--sim",
-        choices=["verilator", "icarus"],
-        default=None,
-        help="simulator (default: $MACFORGE_SIM or verilator)",
-    )
+    add_sim_argument(p)
     p.add_argument("--waves", action="store_true", help="record a VCD waveform")
     p.add_argument(
         "--port",
@@ -144,6 +147,12 @@ def run(args: argparse.Namespace) -> int:
         f"  cycles {result.cycles}, MACs {program.macs}, utilization {util:.3f} "
         f"of {cfg.peak_macs_per_cycle} MACs/cycle"
     )
+    sim = sim_figures(transport)
+    if sim:
+        print(
+            f"  simulated {sim['sim_cycles']} cycles in {sim['sim_seconds']:.2f} s "
+            f"({sim['sim_cycles_per_second'] or 0:.0f} cycles/s)"
+        )
     waveform = getattr(transport, "last_waveform", None)
     if waveform:
         print(f"  waveform: {waveform}")
@@ -167,6 +176,7 @@ def run(args: argparse.Namespace) -> int:
             "command_words": len(program.words),
             "result_words": program.result_words,
             "wall_seconds": time.monotonic() - t0,
+            **sim,
         },
     )
     return 0 if exact else 1

@@ -7,7 +7,15 @@ import time
 
 import numpy as np
 
-from .common import UsageError, check_output_path, config_by_name, layer_rows, write_report
+from .common import (
+    UsageError,
+    add_sim_argument,
+    check_output_path,
+    config_by_name,
+    layer_rows,
+    sim_figures,
+    write_report,
+)
 
 
 def add_parser(sub) -> None:
@@ -22,7 +30,7 @@ def add_parser(sub) -> None:
     p.add_argument("--output", required=True, metavar="Y.npy", help="output file")
     p.add_argument("--raw", action="store_true", help="int8 input and output")
     p.add_argument("--config", default="default", help="preset name (default: default)")
-    p.add_argument("--sim", choices=["verilator", "icarus"], default=None)
+    add_sim_argument(p)
     p.add_argument("--report", metavar="FILE", help="write figures as JSON")
     p.set_defaults(func=run)
 
@@ -62,12 +70,13 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     t0 = time.monotonic()
+    transport = SimTransport(cfg, simulator=args.sim)
     try:
         y, stats = run_network(
             net,
             xq,
             cfg,
-            SimTransport(cfg, simulator=args.sim),
+            transport,
             progress=lambda msg: print(f"  {msg}", flush=True),
         )
     except ValueError as exc:
@@ -93,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
             "golden_match": exact,
             "layers": layer_rows(stats),
             "wall_seconds": time.monotonic() - t0,
+            **sim_figures(transport),
         },
     )
     return 0 if exact else 1

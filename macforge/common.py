@@ -14,7 +14,36 @@ __all__ = [
     "load_array",
     "check_output_path",
     "layer_rows",
+    "add_sim_argument",
+    "sim_figures",
 ]
+
+
+def sim_figures(transport) -> dict:
+    """Report keys of a simulated run: ``sim_cycles`` (clock cycles simulated),
+    ``sim_seconds`` (wall time of the simulations, model builds excluded),
+    ``sim_cycles_per_second``, ``build_seconds``; ``{}`` for a board."""
+    if not hasattr(transport, "sim_cycles"):
+        return {}
+    cycles, seconds = transport.sim_cycles, transport.sim_seconds
+    return {
+        "sim_cycles": cycles,
+        "sim_seconds": seconds,
+        "sim_cycles_per_second": cycles / seconds if seconds > 0 else None,
+        "build_seconds": transport.build_seconds,
+    }
+
+
+def add_sim_argument(parser) -> None:
+    """``--sim``: the RTL simulator a command runs (`sim.runner.SIMULATORS`)."""
+    from macforge.sim.runner import SIMULATORS
+
+    parser.add_argument(
+        "--sim",
+        choices=list(SIMULATORS),
+        default=None,
+        help="simulator (default: $MACFORGE_SIM or verilator)",
+    )
 
 
 class UsageError(Exception):

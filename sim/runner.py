@@ -170,23 +170,42 @@ class SimBuild:
 
 
 def build(
-    top: wiring.Component, *, name: str, simulator: str | None = None, waves: bool = False
+    top: wiring.Component,
+    *,
+    name: str,
+    simulator: str | None = None,
+    waves: bool = False,
+    harness: tuple[str, str] | None = None,
 ) -> SimBuild:
     """Convert ``top`` to Verilog and compile it (or reuse an identical earlier build).
 
-    ``name`` becomes the Verilog top-level module name and part of the folder name.
+    ``name`` becomes the Verilog module name of ``top`` and part of the folder name.
+    ``harness`` = (module name, Verilog text) compiles a testbench module around it
+    (e.g. `sim.bulk.harness_verilog`), which is then the simulation's top level.
     """
     sim = choose_simulator(simulator)
     text = verilog.convert(top, name=name, emit_src=False)
     models = primitive_models(text)
-    digest = hashlib.sha256(f"{sim}\n{waves}\n{text}\n{models}".encode()).hexdigest()[:16]
-    build_dir = build_root() / f"{sim}-{name}-{digest}"
+    toplevel, harness_text = harness if harness else (name, "")
+    kwargs: dict = {}
+    if sim == "verilator":
+        kwargs["build_args"] = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-O3"]
+        if harness_text:
+            # the bench only touches the harness's ports: let Verilator optimise the
+            # rest instead of keeping every signal visible (cocotb's default)
+            kwargs["build_args"] += ["--no-public-flat-rw", "-CFLAGS", "-O2"]
+    else:
+        kwargs["timescale"] = ("1ns", "1ps")
+    digest = hashlib.sha256(
+        f"{sim}\n{waves}\n{kwargs}\n{text}\n{models}\n{harness_text}".encode()
+    ).hexdigest()[:16]
+    build_dir = build_root() / f"{sim}-{toplevel}-{name}-{digest}"
     verilog_path = build_dir / f"{name}.v"
     done = build_dir / "BUILD_OK"
     started = time.monotonic()
     with _locked(build_root() / "locks" / f"{build_dir.name}.lock"):
         if done.exists():
-            return SimBuild(sim, name, build_dir, verilog_path, waves, 0.0)
+            return SimBuild(sim, toplevel, build_dir, verilog_path, waves, 0.0)
         if build_dir.exists():
             shutil.rmtree(build_dir)
         build_dir.mkdir(parents=True)
@@ -195,17 +214,15 @@ def build(
         if models:
             sources.append(build_dir / "primitives_sim.v")
             sources[-1].write_text(models)
+        if harness_text:
+            sources.append(build_dir / f"{toplevel}.v")
+            sources[-1].write_text(harness_text)
         runner = _runner(sim)
         log = build_dir / "build.log"
-        kwargs: dict = {}
-        if sim == "verilator":
-            kwargs["build_args"] = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-O3"]
-        else:
-            kwargs["timescale"] = ("1ns", "1ps")
         try:
             runner.build(
                 sources=sources,
-                hdl_toplevel=name,
+                hdl_toplevel=toplevel,
                 build_dir=build_dir,
                 waves=waves,
                 log_file=log,
@@ -214,7 +231,7 @@ def build(
         except (RuntimeError, SystemExit) as exc:
             raise SimulationError(f"{sim} build of {name} failed ({exc}):\n{_tail(log)}") from None
         done.write_text(json.dumps({"seconds": time.monotonic() - started}))
-    return SimBuild(sim, name, build_dir, verilog_path, waves, time.monotonic() - started)
+    return SimBuild(sim, toplevel, build_dir, verilog_path, waves, time.monotonic() - started)
 
 
 def _runner(sim: str):
@@ -249,10 +266,12 @@ def run(
     env: dict[str, str] | None = None,
     run_dir: Path | None = None,
     check: bool = True,
+    plusargs: list[str] | None = None,
 ) -> BenchRun:
     """Run cocotb ``test_module`` (tests ``testcase``) on build ``b`` with ``seed``.
 
-    ``env`` is passed to the bench (e.g. ``MACFORGE_CONFIG``). With ``check``,
+    ``env`` is passed to the bench (e.g. ``MACFORGE_CONFIG``), ``plusargs`` to the
+    simulator (``+name=value``, read by a Verilog harness). With ``check``,
     any failing test raises `SimulationError` carrying the seed and log tail.
     """
     from cocotb_tools.runner import get_results
@@ -282,6 +301,7 @@ def run(
             test_dir=run_dir,
             results_xml=str(results),
             extra_env=extra,
+            plusargs=list(plusargs or []),
             waves=b.waves,
             log_file=log,
             **kwargs,

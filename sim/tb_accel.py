@@ -47,17 +47,8 @@ async def run_segments(dut):
     words, segments = bench_io.read_segments(io, nb)
 
     # absolute word / result indices of each segment's measured span
-    marks = []
-    w0 = r0 = 0
-    for seg in segments:
-        if seg["measure"]:
-            first_word, n_res = seg["measure"]
-            marks.append((w0 + first_word, r0 + n_res - 1))
-        else:
-            marks.append(None)
-        w0 += seg["words"]
-        r0 += seg["results"]
-    total_results = r0
+    marks = bench_io.measure_marks(segments)
+    total_results = sum(seg["results"] for seg in segments)
 
     dut.cmd__valid.value = 0
     dut.cmd__payload.value = 0
@@ -117,12 +108,10 @@ async def run_segments(dut):
         await ReadOnly()
         assert not int(dut.res__valid.value), "extra result word after the last expected one"
         await RisingEdge(dut.clk)
+        cycle += 1
 
-    meta = []
-    for seg, mark in zip(segments, marks, strict=True):
-        cycles = None
-        if mark:
-            cycles = deliver_cycle[mark[1]] - accept_cycle[mark[0]] + 1
-        meta.append({"results": seg["results"], "cycles": cycles})
+    split = bench_io.split_results(segments, results, accept_cycle, deliver_cycle)
+    meta = [{"results": len(r.results), "cycles": r.cycles} for r in split]
     bench_io.write_results(io, results, meta, nb)
+    bench_io.write_run(io, cycle)
     dut._log.info("run_segments: %d words, %d results, %d cycles", len(words), len(results), cycle)
