@@ -86,6 +86,10 @@ def run(args: argparse.Namespace) -> int:
     from macforge.sim.transport import SimTransport
 
     cfg = config_by_name(args.config)
+    try:
+        transport = SimTransport(cfg, simulator=args.sim, waves=args.waves)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     t0 = time.monotonic()
     print("macforge demo: int8 digit classifier (scikit-learn digits, 8x8 images, offline)")
     print(
@@ -103,8 +107,8 @@ def run(args: argparse.Namespace) -> int:
     golden_logits = golden_forward(net, xq)
     golden_acc = float((golden_logits.argmax(axis=1) == y_test).mean())
     print(
-        f"  3/4 running {len(x_test)} test images through the RTL (Verilator; the first run "
-        f"compiles the model, ~1 min) ...",
+        f"  3/4 running {len(x_test)} test images through the RTL ({transport.simulator}; the "
+        f"first run compiles the model, ~1 min) ...",
         flush=True,
     )
     accel_layers = sum(1 for layer in net.layers if hasattr(layer, "weight"))
@@ -113,8 +117,6 @@ def run(args: argparse.Namespace) -> int:
     def progress(msg: str) -> None:
         done[0] += 1
         print(f"      {_bar(done[0], len(net.layers))} {msg}", flush=True)
-
-    transport = SimTransport(cfg, simulator=args.sim, waves=args.waves)
 
     try:
         hw_logits, stats = run_network(net, xq, cfg, transport, progress=progress)

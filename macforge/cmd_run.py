@@ -42,6 +42,10 @@ def run(args: argparse.Namespace) -> int:
     from macforge.sim.transport import SimTransport
 
     cfg = config_by_name(args.config)
+    try:
+        transport = SimTransport(cfg, simulator=args.sim)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     out_path = check_output_path(args.output)
     try:
         model = import_onnx(args.model)
@@ -70,7 +74,6 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     t0 = time.monotonic()
-    transport = SimTransport(cfg, simulator=args.sim)
     try:
         y, stats = run_network(
             net,

@@ -35,6 +35,7 @@ from amaranth.lib import wiring
 
 __all__ = [
     "SIMULATORS",
+    "VERILOG_SIMULATORS",
     "SimulationError",
     "SimBuild",
     "build_root",
@@ -47,7 +48,11 @@ __all__ = [
     "BenchRun",
 ]
 
-SIMULATORS = ("verilator", "icarus")
+#: Simulators a run may use: the two Verilog simulators cocotb drives, and Amaranth's own
+#: Python simulator (`sim.amaranth_sim`, which never sees the Verilog).
+SIMULATORS = ("verilator", "icarus", "amaranth")
+#: The ones `build` compiles Verilog for.
+VERILOG_SIMULATORS = ("verilator", "icarus")
 
 
 class SimulationError(RuntimeError):
@@ -184,6 +189,8 @@ def build(
     (e.g. `sim.bulk.harness_verilog`), which is then the simulation's top level.
     """
     sim = choose_simulator(simulator)
+    if sim not in VERILOG_SIMULATORS:
+        raise ValueError(f"simulator {sim!r} does not run Verilog builds")
     text = verilog.convert(top, name=name, emit_src=False)
     models = primitive_models(text)
     toplevel, harness_text = harness if harness else (name, "")

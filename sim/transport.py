@@ -36,7 +36,9 @@ class SimTransport:
     Parameters
     ----------
     config : AccelConfig
-    simulator : str | None      ``verilator`` / ``icarus`` (default ``$MACFORGE_SIM``)
+    simulator : str | None      ``verilator`` / ``icarus`` / ``amaranth`` (default
+                                ``$MACFORGE_SIM``); ``amaranth`` runs the harness of
+                                `sim.bulk` in Amaranth's simulator (`sim.amaranth_sim`)
     idle_prob : float           chance of an idle cycle before each command word
     stall_prob : float          chance of ``res.ready`` low in a cycle
     seed : int                  seed of those random choices
@@ -65,6 +67,12 @@ class SimTransport:
         self.config = config
         self.bus_bytes = config.bus_bytes
         self.simulator = runner.choose_simulator(simulator)
+        if self.simulator == "amaranth" and config.dsp_primitive and config.dsp_pes:
+            raise ValueError(
+                f"--sim amaranth cannot simulate config '{config.name}': its "
+                f"{config.dsp_primitive} cells are hand-instantiated and Amaranth's "
+                "simulator has no vendor cell models; use --sim verilator"
+            )
         self.idle_prob, self.stall_prob, self.seed, self.waves = idle_prob, stall_prob, seed, waves
         self.bulk = bulk
         self.last_waveform: Path | None = None
@@ -96,6 +104,8 @@ class SimTransport:
         return b
 
     def execute(self, segments: Sequence[Segment]) -> list[SegmentResult]:
+        if self.simulator == "amaranth":
+            return self._execute_amaranth(segments)
         if self.bulk:
             return self._execute_bulk(segments)
         return self._execute_per_cycle(segments)
@@ -148,6 +158,34 @@ class SimTransport:
             accept = bench_io.read_numbers(io / bench_io.ACCEPT_HEX)
         return bench_io.split_results(
             meta, results, dict(enumerate(accept)), dict(enumerate(deliver))
+        )
+
+    def _execute_amaranth(self, segments: Sequence[Segment]) -> list[SegmentResult]:
+        from macforge.sim.amaranth_sim import SimulationHang, run_program_words
+
+        meta = bench_io.segment_meta(segments)
+        vcd = None
+        if self.waves:
+            runs = runner.build_root() / "amaranth-runs"
+            runs.mkdir(parents=True, exist_ok=True)
+            vcd = Path(tempfile.mkdtemp(prefix="run-", dir=runs)) / "dump.vcd"
+        try:
+            out = run_program_words(
+                self.config,
+                [w for seg in segments for w in seg.words],
+                sum(seg.results for seg in segments),
+                seed=self.seed & 0xFFFFFFFF,
+                idle=round(self.idle_prob * bulk.PROB_ONE),
+                stall=round(self.stall_prob * bulk.PROB_ONE),
+                vcd=vcd,
+            )
+        except SimulationHang as exc:
+            raise runner.SimulationError(f"amaranth simulation (seed {self.seed}): {exc}") from None
+        self.sim_seconds += out.seconds
+        self.sim_cycles += out.sim_cycles
+        self.last_waveform = vcd
+        return bench_io.split_results(
+            meta, out.results, dict(enumerate(out.accept)), dict(enumerate(out.deliver))
         )
 
     def _execute_per_cycle(self, segments: Sequence[Segment]) -> list[SegmentResult]:
