@@ -30,7 +30,6 @@ class Board:
     ----------
     name : str            CLI name, e.g. ``icebreaker``
     platform : str        ``module:Class`` of the amaranth-boards platform
-    family : str          ``ice40`` or ``ecp5`` (selects tools and report keys)
     target : str          `AccelConfig.target`: the `hw.devices.Device` (part name,
                           budgets, capacities) of the board's FPGA
     config : str          default accelerator preset
@@ -51,7 +50,6 @@ class Board:
 
     name: str
     platform: str
-    family: str
     target: str
     config: str
     osc_hz: int
@@ -63,6 +61,11 @@ class Board:
     activity_led: tuple[str, int] = ("led", 1)
     programmer: str = "openFPGALoader"
     seed: int = 1
+
+    @property
+    def family(self) -> str:
+        """``ice40`` or ``ecp5`` (selects tools and report keys), from the device table."""
+        return device(self.target).family
 
     @property
     def device(self) -> str:
@@ -101,7 +104,6 @@ def _ulx3s(size: str, config: str) -> Board:
     return Board(
         name=f"ulx3s-{size}",
         platform=f"amaranth_boards.ulx3s:ULX3S_{size.upper()}_Platform",
-        family="ecp5",
         target=f"ecp5-{size}",
         config=config,
         osc_hz=25_000_000,
@@ -116,7 +118,6 @@ BOARDS: dict[str, Board] = {
     "icebreaker": Board(
         name="icebreaker",
         platform="amaranth_boards.icebreaker:ICEBreakerPlatform",
-        family="ice40",
         target="ice40-up5k",
         config="icebreaker",
         osc_hz=12_000_000,

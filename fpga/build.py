@@ -34,9 +34,17 @@ __all__ = [
     "synthesize",
     "yowasp_env",
     "DESIGN_NAME",
+    "SYNTH_OPTS",
 ]
 
 DESIGN_NAME = "macforge"
+
+#: family -> options of its Yosys ``synth_<family>`` pass in a board build. No ``-dsp`` for
+#: iCE40: every SB_MAC16 the design uses is instantiated by hand in MODE_8x8, and the
+#: ice40_dsp pass that ``-dsp`` runs re-configures existing SB_MAC16 cells as 16x16
+#: multipliers, which computes wrong products (found by the gate-level simulation of
+#: `fpga.netlist`).
+SYNTH_OPTS = {"ice40": "", "ecp5": ""}
 
 _TOOLS = {
     "ice40": {
@@ -51,6 +59,7 @@ _TOOLS = {
     },
 }
 _BITSTREAM = {"ice40": "bin", "ecp5": "bit"}
+
 
 #: device -> {report key: (Yosys cell type after synthesis, count on the device)}
 class BuildError(RuntimeError):
@@ -286,7 +295,7 @@ def _prepare(
         raise BuildError(str(exc)) from None
     overrides = {
         "nextpnr_opts": f"--report {DESIGN_NAME}.report.json --timing-allow-fail",
-        "synth_opts": "-dsp" if board.family == "ice40" else "",
+        "synth_opts": SYNTH_OPTS[board.family],
     }
     if synth_only:
         overrides["script_after_synth"] = f"tee -q -o {DESIGN_NAME}.stat.json stat -json"

@@ -41,6 +41,11 @@ class Device:
     cells: tuple[tuple[str, str, int], ...] = ()
 
     @property
+    def family(self) -> str | None:
+        """FPGA family (``ice40``, ``ecp5``: the Yosys ``synth_<family>`` pass), None if generic."""
+        return None if self.part is None else self.target.split("-")[0]
+
+    @property
     def capacity(self) -> dict[str, tuple[str, int]]:
         """Report key (``luts``, ``dsps``, ...) -> (nextpnr cell type, count available)."""
         return {key: (cell, count) for key, cell, count in self.cells}

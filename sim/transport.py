@@ -22,8 +22,8 @@ from macforge.sim import bench_io, bulk, runner
 
 __all__ = ["SimTransport", "accel_toplevel_name"]
 
-#: (config, simulator, waves, bulk) -> build, for this process
-_BUILDS: dict[tuple[AccelConfig, str, bool, bool], runner.SimBuild] = {}
+#: (config, simulator, waves, bulk, netlist) -> build, for this process
+_BUILDS: dict[tuple, runner.SimBuild] = {}
 
 
 def accel_toplevel_name(cfg: AccelConfig) -> str:
@@ -45,6 +45,10 @@ class SimTransport:
     waves : bool                record a VCD (``last_waveform`` after a run)
     bulk : bool                 run in the bulk harness (default) rather than the
                                 per-cycle cocotb bench
+    netlist : str | None        gate-level run: this Yosys netlist of the accelerator
+                                (`fpga.netlist.gate_netlist`, module
+                                `accel_toplevel_name`) instead of the RTL, its cells
+                                simulated with the Yosys models of the config's family
 
     After runs: ``sim_cycles`` (clock cycles simulated), ``sim_seconds`` (wall time
     of the simulations, model builds excluded), ``build_seconds``.
@@ -60,6 +64,7 @@ class SimTransport:
         seed: int = 1,
         waves: bool = False,
         bulk: bool = True,
+        netlist: str | None = None,
     ) -> None:
         for name, p in (("idle_prob", idle_prob), ("stall_prob", stall_prob)):
             if not 0.0 <= p < 1.0:
@@ -75,6 +80,9 @@ class SimTransport:
             )
         self.idle_prob, self.stall_prob, self.seed, self.waves = idle_prob, stall_prob, seed, waves
         self.bulk = bulk
+        self.netlist = netlist
+        if netlist is not None and self.simulator == "amaranth":
+            raise ValueError("a gate-level netlist runs in a Verilog simulator, not amaranth")
         self.last_waveform: Path | None = None
         self.build_seconds = 0.0
         self.sim_seconds = 0.0
@@ -87,17 +95,18 @@ class SimTransport:
         (~2 s for the 8x8 default) is not repeated for every program or layer.
         """
         in_harness = self.bulk if in_harness is None else in_harness
-        key = (self.config, self.simulator, self.waves, in_harness)
+        key = (self.config, self.simulator, self.waves, in_harness, self.netlist)
         b = _BUILDS.get(key)
         if b is None or not (b.build_dir / "BUILD_OK").exists():
             name = accel_toplevel_name(self.config)
             harness = (bulk.HARNESS_NAME, bulk.harness_verilog(name, self.config.bus_bits))
             b = runner.build(
-                Accelerator(self.config),
+                Accelerator(self.config) if self.netlist is None else self.netlist,
                 name=name,
                 simulator=self.simulator,
                 waves=self.waves,
                 harness=harness if in_harness else None,
+                family=self.config.device.family,
             )
             self.build_seconds += b.seconds
             _BUILDS[key] = b
