@@ -23,7 +23,7 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--raw", action="store_true", help="store raw int32 accumulators (no requantisation)"
     )
-    add_sim_argument(p)
+    add_sim_argument(p, gate_level=False)
     p.add_argument("--report", metavar="FILE", help="write figures as JSON")
     p.set_defaults(func=run)
 

@@ -19,6 +19,7 @@ from .common import (
     config_by_name,
     layer_rows,
     sim_figures,
+    sim_transport,
     write_report,
 )
 
@@ -83,13 +84,9 @@ def run(args: argparse.Namespace) -> int:
     from macforge.host.inference import run_network
     from macforge.host.quantize import quantize_network
     from macforge.sim.reference import golden_forward
-    from macforge.sim.transport import SimTransport
 
     cfg = config_by_name(args.config)
-    try:
-        transport = SimTransport(cfg, simulator=args.sim, waves=args.waves)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    transport = sim_transport(args, cfg, waves=args.waves)
     t0 = time.monotonic()
     print("macforge demo: int8 digit classifier (scikit-learn digits, 8x8 images, offline)")
     print(

@@ -18,6 +18,7 @@ from .common import (
     config_by_name,
     load_array,
     sim_figures,
+    sim_transport,
     write_report,
 )
 
@@ -85,7 +86,6 @@ def run(args: argparse.Namespace) -> int:
     from macforge.host.compiler import compile_gemm
     from macforge.host.runtime import run as run_program
     from macforge.sim import golden
-    from macforge.sim.transport import SimTransport
 
     cfg = config_by_name(args.config)
     out = check_output_path(args.output)
@@ -105,8 +105,8 @@ def run(args: argparse.Namespace) -> int:
                 raise UsageError(f"serial port {args.port!r} not found")
             where = f"board at {args.port}"
         else:
-            transport = SimTransport(cfg, simulator=args.sim, waves=args.waves)
-            where = transport.simulator
+            transport = sim_transport(args, cfg, waves=args.waves)
+            where = transport.simulator + (" gate-level" if transport.netlist else "")
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     print(

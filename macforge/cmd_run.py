@@ -14,6 +14,7 @@ from .common import (
     config_by_name,
     layer_rows,
     sim_figures,
+    sim_transport,
     write_report,
 )
 
@@ -39,13 +40,9 @@ def run(args: argparse.Namespace) -> int:
     from macforge.host.inference import run_network
     from macforge.host.onnx_import import import_onnx
     from macforge.sim.reference import golden_forward
-    from macforge.sim.transport import SimTransport
 
     cfg = config_by_name(args.config)
-    try:
-        transport = SimTransport(cfg, simulator=args.sim)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    transport = sim_transport(args, cfg)
     out_path = check_output_path(args.output)
     try:
         model = import_onnx(args.model)

@@ -16,6 +16,7 @@ __all__ = [
     "layer_rows",
     "add_sim_argument",
     "sim_figures",
+    "sim_transport",
 ]
 
 
@@ -34,16 +35,43 @@ def sim_figures(transport) -> dict:
     }
 
 
-def add_sim_argument(parser) -> None:
-    """``--sim``: the RTL simulator a command runs (`sim.runner.SIMULATORS`)."""
+def add_sim_argument(parser, gate_level: bool = True) -> None:
+    """``--sim``: the simulator a command runs (`sim.runner.SIMULATORS`); with
+    ``gate_level``, also ``--gate-level``."""
     from macforge.sim.runner import SIMULATORS
 
     parser.add_argument(
         "--sim",
         choices=list(SIMULATORS),
         default=None,
-        help="simulator (default: $MACFORGE_SIM or verilator)",
+        help="simulator (default: $MACFORGE_SIM or verilator; amaranth: Amaranth's own)",
     )
+    if gate_level:
+        parser.add_argument(
+            "--gate-level",
+            action="store_true",
+            help="simulate the Yosys netlist of the config's FPGA target (as the board "
+            "build synthesises it) with the Yosys cell models, instead of the RTL",
+        )
+
+
+def sim_transport(args, cfg, **kwargs):
+    """The `SimTransport` a command's ``--sim`` / ``--gate-level`` ask for; bad choices
+    are a `UsageError` before any work starts."""
+    from macforge.sim.transport import SimTransport, accel_toplevel_name
+
+    netlist = None
+    try:
+        if getattr(args, "gate_level", False):
+            from macforge.fpga.netlist import check_gate_level, gate_netlist
+
+            check_gate_level(cfg)
+            SimTransport(cfg, simulator=args.sim, netlist="", **kwargs)  # validates --sim
+            print(f"  synthesising the gate-level netlist of config '{cfg.name}' (yosys) ...")
+            netlist = gate_netlist(cfg, name=accel_toplevel_name(cfg))
+        return SimTransport(cfg, simulator=args.sim, netlist=netlist, **kwargs)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 class UsageError(Exception):

@@ -19,7 +19,8 @@ from macforge.sim.transport import SimTransport
 CFG = preset("tiny")
 
 
-def _gemms(seed: int, count: int):
+def random_gemms(seed: int, count: int, cfg=CFG):
+    """``count`` random GEMMs (every other one requantised) with their golden results."""
     rng = np.random.default_rng(seed)
     cases = []
     for i in range(count):
@@ -34,7 +35,7 @@ def _gemms(seed: int, count: int):
                 zero_point=int(rng.integers(-20, 20)),
             )
             want = golden.requantize(
-                golden.matmul(a, b, acc_bits=CFG.acc_width),
+                golden.matmul(a, b, acc_bits=cfg.acc_width),
                 bias,
                 rq.multiplier,
                 rq.shift,
@@ -42,16 +43,16 @@ def _gemms(seed: int, count: int):
                 rq.act_min,
                 rq.act_max,
             )
-            cases.append((compile_gemm(CFG, a, b, bias=bias, requant=rq), want))
+            cases.append((compile_gemm(cfg, a, b, bias=bias, requant=rq), want))
         else:
-            cases.append((compile_gemm(CFG, a, b), golden.matmul(a, b, acc_bits=CFG.acc_width)))
+            cases.append((compile_gemm(cfg, a, b), golden.matmul(a, b, acc_bits=cfg.acc_width)))
     return cases
 
 
 def test_bulk_equals_per_cycle_bench():
     """Without idle or back-pressure both benches see the same words in the same cycles:
     equal result words and equal measured cycles for every program."""
-    cases = _gemms(runner.test_seed("bulk-vs-per-cycle"), 6)
+    cases = random_gemms(runner.test_seed("bulk-vs-per-cycle"), 6)
     programs = [p for p, _ in cases]
     bulk = run_many(programs, SimTransport(CFG, bulk=True))
     per_cycle = run_many(programs, SimTransport(CFG, bulk=False))
@@ -67,7 +68,7 @@ def test_bulk_random_handshakes_bit_exact(prob):
     """The harness's own idle cycles and back-pressure change timing, never results;
     the run reports how many cycles it simulated."""
     seed = runner.test_seed(f"bulk-handshakes-{prob}")
-    cases = _gemms(seed, 8)
+    cases = random_gemms(seed, 8)
     transport = SimTransport(CFG, idle_prob=prob, stall_prob=prob, seed=seed)
     quiet = SimTransport(CFG, seed=seed)
     results = run_many([p for p, _ in cases], transport)
@@ -97,7 +98,7 @@ def test_amaranth_simulator_equals_verilator(seed_index):
     words, the same measured cycles, counters and simulated cycles as Verilator, with
     the same random idle cycles and back-pressure."""
     seed = runner.test_seed(f"amaranth-vs-verilator-{seed_index}")
-    cases = _gemms(seed, 4)
+    cases = random_gemms(seed, 4)
     programs = [p for p, _ in cases]
     prob = (0.0, 0.2, 0.4)[seed_index]
     kw = dict(idle_prob=prob, stall_prob=prob, seed=seed)
