@@ -128,7 +128,7 @@ BOARDS: dict[str, Board] = {
         error_led=("led_r", 0),
         activity_led=("led_g", 0),
         programmer="iceprog",
-        # nextpnr seeds 1..3 at 31.5 MHz reach 30.9 / 31.7 / 28.9 MHz: seed 2 meets it
+        # nextpnr seeds 1..4 at 31.5 MHz reach 28.2 / 31.9 / 31.5 / 31.8 MHz: seed 2 is best
         seed=2,
     ),
     "ulx3s-25f": _ulx3s("25f", "ulx3s-25f"),

@@ -1,14 +1,13 @@
 """Gate-level netlists: the accelerator as the FPGA tools synthesise it.
 
-`gate_netlist` runs the Yosys synthesis a board build runs (``synth_ice40``, as
-`fpga.build` runs it) on the accelerator alone and returns the
+`gate_netlist` runs the Yosys synthesis a board build runs (``synth_ice40`` /
+``synth_ecp5`` with `fpga.build.SYNTH_OPTS`) on the accelerator alone and returns the
 mapped netlist as Verilog: LUTs, carries, flip-flops, block RAMs and DSP cells
 of the vendor library. `sim.runner.build` simulates it with the cell models that
 ship with Yosys, so a gate-level run checks what synthesis made of the design.
 
-ECP5 is not supported yet: Yosys ships only blackboxes for its ``DP16KD`` block
-RAM and ``MULT18X18D`` multiplier, which the design's memories and multipliers map
-to; simulating them needs behavioural models of their modes first.
+ECP5 netlists use ``DP16KD`` block RAMs and ``MULT18X18D`` multipliers, which Yosys
+ships only as blackboxes; `sim.ecp5_models` models the modes they are used in.
 """
 
 from __future__ import annotations
@@ -26,8 +25,9 @@ from .build import SYNTH_OPTS, BuildError, yowasp_env
 
 __all__ = ["gate_netlist", "check_gate_level", "GATE_LEVEL_FAMILIES"]
 
-#: families `gate_netlist` supports (their cells have Yosys simulation models)
-GATE_LEVEL_FAMILIES = ("ice40",)
+#: families `gate_netlist` supports (their cells have simulation models: Yosys's, and
+#: `sim.ecp5_models` for ECP5's DP16KD and MULT18X18D)
+GATE_LEVEL_FAMILIES = ("ice40", "ecp5")
 
 
 def check_gate_level(config: AccelConfig) -> str:
@@ -38,11 +38,6 @@ def check_gate_level(config: AccelConfig) -> str:
             f"--gate-level needs a config for an FPGA target of family "
             f"{', '.join(GATE_LEVEL_FAMILIES)}; config '{config.name}' targets "
             f"{config.target}"
-            + (
-                " (ECP5 block RAM and multiplier cells have no Yosys simulation model)"
-                if family == "ecp5"
-                else ""
-            )
         )
     return family
 

