@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from macforge.host.inference import run_network
+from macforge.host.runtime import run_many
 from macforge.hw.config import AccelConfig
 from macforge.hw.presets import preset
 from macforge.sim import runner
@@ -30,6 +31,22 @@ def _netlist(cfg: AccelConfig) -> str:
     from macforge.fpga.netlist import gate_netlist
 
     return gate_netlist(cfg, name=accel_toplevel_name(cfg))
+
+
+def _gemms_match_rtl(cfg: AccelConfig, name: str, count: int) -> tuple[int, SimTransport]:
+    """``count`` random GEMMs on the config's netlist and on its RTL, with the same random
+    idle cycles and back-pressure: bit-exact with golden, in the same cycles. Returns the
+    seed and the gate-level transport (for more runs on the same netlist)."""
+    seed = runner.test_seed(name)
+    cases = random_gemms(seed, count, cfg)
+    gates = SimTransport(cfg, netlist=_netlist(cfg), idle_prob=0.2, stall_prob=0.2, seed=seed)
+    rtl = SimTransport(cfg, idle_prob=0.2, stall_prob=0.2, seed=seed)
+    rg = run_many([p for p, _ in cases], gates)
+    rr = run_many([p for p, _ in cases], rtl)
+    for (_, want), g, r in zip(cases, rg, rr, strict=True):
+        assert np.array_equal(g.output, want), f"seed {seed}"
+        assert g.cycles == r.cycles
+    return seed, gates
 
 
 def _cell_check_top() -> str:
@@ -79,18 +96,7 @@ def test_ecp5_gate_level_gemms_bit_exact():
     """The ulx3s-25f preset's netlist (MULT18X18D PEs and requantiser, DP16KD buffers,
     LUT4/CCU2C/TRELLIS_FF logic) runs random raw and requantised GEMMs bit-exact with
     random idle cycles and back-pressure, in the RTL's cycles."""
-    from macforge.host.runtime import run_many
-
-    cfg = preset("ulx3s-25f")
-    seed = runner.test_seed("gate-level-ulx3s-25f")
-    cases = random_gemms(seed, 4, cfg)
-    gates = SimTransport(cfg, netlist=_netlist(cfg), idle_prob=0.2, stall_prob=0.2, seed=seed)
-    rtl = SimTransport(cfg, idle_prob=0.2, stall_prob=0.2, seed=seed)
-    rg = run_many([p for p, _ in cases], gates)
-    rr = run_many([p for p, _ in cases], rtl)
-    for (_, want), g, r in zip(cases, rg, rr, strict=True):
-        assert np.array_equal(g.output, want), f"seed {seed}"
-        assert g.cycles == r.cycles
+    _gemms_match_rtl(preset("ulx3s-25f"), "gate-level-ulx3s-25f", 4)
 
 
 def test_netlist_keeps_sb_mac16_in_8x8_mode():
@@ -114,17 +120,7 @@ def test_icebreaker_gate_level_gemms_and_network_bit_exact():
     runs random raw and requantised GEMMs and a small CNN bit-exact, with random idle
     cycles and back-pressure, in the same cycles as the RTL."""
     cfg = preset("icebreaker")
-    seed = runner.test_seed("gate-level-icebreaker")
-    cases = random_gemms(seed, 6, cfg)
-    gates = SimTransport(cfg, netlist=_netlist(cfg), idle_prob=0.2, stall_prob=0.2, seed=seed)
-    rtl = SimTransport(cfg, idle_prob=0.2, stall_prob=0.2, seed=seed)
-    from macforge.host.runtime import run_many
-
-    rg = run_many([p for p, _ in cases], gates)
-    rr = run_many([p for p, _ in cases], rtl)
-    for (_, want), g, r in zip(cases, rg, rr, strict=True):
-        assert np.array_equal(g.output, want), f"seed {seed}"
-        assert g.cycles == r.cycles
+    seed, gates = _gemms_match_rtl(cfg, "gate-level-icebreaker", 6)
     rng = np.random.default_rng(seed)
     net = small_cnn(rng)
     x = rng.integers(-128, 128, size=(2, 2, 9, 9), dtype=np.int8)
