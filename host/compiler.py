@@ -45,9 +45,21 @@ class Requant:
     """Per-output-channel TFLite requantisation parameters for a GEMM with N outputs."""
 
     def __init__(self, multiplier, shift, zero_point=0, act_min=-128, act_max=127):
-        self.multiplier = np.asarray(multiplier, dtype=np.int64)
-        self.shift = np.asarray(shift, dtype=np.int64)
-        self.zero_point, self.act_min, self.act_max = int(zero_point), int(act_min), int(act_max)
+        self.multiplier = _integers("multiplier", multiplier)
+        self.shift = _integers("shift", shift)
+        self.zero_point, self.act_min, self.act_max = (
+            int(_integers(name, v))
+            for name, v in (("zero_point", zero_point), ("act_min", act_min), ("act_max", act_max))
+        )
+
+
+def _integers(name: str, values) -> np.ndarray:
+    """``values`` as int64, refusing anything that is not an integer (a float multiplier
+    would otherwise be truncated silently)."""
+    arr = np.asarray(values)
+    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"{name} must be integers, got {arr.dtype} values")
+    return arr.astype(np.int64)
 
 
 def _check_operands(cfg: AccelConfig, a, b, bias, requant):
@@ -204,7 +216,7 @@ class _Emitter:
         self.cfg, self.prog, self.k = cfg, prog, k
         self.a_pad, self.b_pad = a_pad, b_pad
         self.raw = requant is None
-        self.rq = requant or Requant(np.zeros(prog.n), np.zeros(prog.n))
+        self.rq = requant or Requant(np.zeros(prog.n, np.int64), np.zeros(prog.n, np.int64))
         self.store = isa.MatmulFlags.STORE | (isa.MatmulFlags.RAW if self.raw else 0)
         self.groups = _ParamGroups(cfg.param_depth)
         width = b_pad.shape[1]

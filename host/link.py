@@ -30,7 +30,6 @@ __all__ = [
 ]
 
 
-
 class LinkError(RuntimeError):
     """The serial link failed: no answer after retries, or corrupted/lost result data."""
 

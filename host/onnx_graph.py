@@ -59,6 +59,15 @@ class GraphReader:
         self.input_name = inputs[0].name
         self.output_name = self.graph.output[0].name
         dims = inputs[0].type.tensor_type.shape.dim
+        if not dims:
+            raise ValueError(f"model input {self.input_name!r} has no shape")
+        for i, d in enumerate(dims[1:], start=1):
+            if not d.HasField("dim_value") or d.dim_value <= 0:
+                what = repr(d.dim_param) if d.dim_param else "unknown"
+                raise ValueError(
+                    f"model input {self.input_name!r}: dimension {i} is {what}, not a fixed "
+                    "size (only the batch dimension may be symbolic; fix the shape when exporting)"
+                )
         self.input_shape = tuple(int(d.dim_value) for d in dims[1:])
         self.values[self.input_name] = "input"
 

@@ -188,6 +188,11 @@ class SerialTransport:
         self._open_port = open_port or _open_pyserial
         self.retransmissions = 0
 
+    def check_open(self) -> None:
+        """Open and close the port once, so a port that cannot be opened fails (`LinkError`)
+        before any work."""
+        self._open_port(self.port_name, self.baud).close()
+
     def execute(self, segments: Sequence[Segment]) -> list[SegmentResult]:
         port = self._open_port(self.port_name, self.baud)
         try:

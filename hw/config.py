@@ -126,7 +126,7 @@ class AccelConfig:
     def __post_init__(self) -> None:
         _check_int("rows", self.rows, MIN_DIM, MAX_DIM)
         _check_int("cols", self.cols, MIN_DIM, MAX_DIM)
-        if self.input_width not in SUPPORTED_INPUT_WIDTHS:
+        if type(self.input_width) is not int or self.input_width not in SUPPORTED_INPUT_WIDTHS:
             raise ValueError(
                 f"AccelConfig.input_width must be one of {SUPPORTED_INPUT_WIDTHS} "
                 f"(TFLite int8), got {self.input_width!r}"
@@ -140,7 +140,7 @@ class AccelConfig:
                 f"max_k={self.max_k}: it covers K <= {limit}; widen the accumulator "
                 f"to {self.min_acc_width_for(self.max_k)} bits or lower max_k"
             )
-        if self.bus_bytes not in SUPPORTED_BUS_BYTES or isinstance(self.bus_bytes, bool):
+        if type(self.bus_bytes) is not int or self.bus_bytes not in SUPPORTED_BUS_BYTES:
             raise ValueError(
                 f"AccelConfig.bus_bytes must be one of {SUPPORTED_BUS_BYTES}, "
                 f"got {self.bus_bytes!r}"

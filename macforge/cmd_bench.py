@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from .common import UsageError, add_sim_argument, config_by_name, write_report
+from .common import UsageError, add_sim_argument, check_report_path, config_by_name, write_report
 
 
 def add_parser(sub) -> None:
@@ -44,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from macforge.sim.transport import SimTransport
 
     base = config_by_name(args.config)
+    check_report_path(args)
     if args.bus is None:
         buses = [base.bus_bytes] if args.quick else [4, 8, 16]
     else:

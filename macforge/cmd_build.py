@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from .common import UsageError, config_by_name, write_report
+from .common import UsageError, check_report_path, config_by_name, write_report
 
 #: upper bound of ``--seeds`` (each run is a full nextpnr place and route)
 MAX_SEEDS = 64
@@ -105,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
 
     board = board_by_name(args.board)
     cfg = config_by_name(args.config) if args.config else board.default_config()
+    check_report_path(args)
     _check_numbers(args)
     clk_hz = round(args.freq * 1e6) if args.freq is not None else board.clk_hz
     if clk_hz != board.osc_hz:

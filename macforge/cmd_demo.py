@@ -16,6 +16,7 @@ import numpy as np
 from .common import (
     UsageError,
     add_sim_argument,
+    check_report_path,
     config_by_name,
     layer_rows,
     sim_figures,
@@ -86,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
     from macforge.sim.reference import golden_forward
 
     cfg = config_by_name(args.config)
+    check_report_path(args)
     transport = sim_transport(args, cfg, waves=args.waves)
     t0 = time.monotonic()
     print("macforge demo: int8 digit classifier (scikit-learn digits, 8x8 images, offline)")

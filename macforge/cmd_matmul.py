@@ -15,8 +15,10 @@ from .common import (
     UsageError,
     add_sim_argument,
     check_output_path,
+    check_report_path,
     config_by_name,
     load_array,
+    save_array,
     sim_figures,
     sim_transport,
     write_report,
@@ -51,11 +53,38 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--baud",
         type=int,
-        default=DEFAULT_BAUD,
-        help="serial rate with --port (the build report's baud; default %(default)s)",
+        default=None,
+        help=f"serial rate with --port (the build report's baud; default {DEFAULT_BAUD})",
     )
     p.add_argument("--report", metavar="FILE", help="write figures as JSON")
     p.set_defaults(func=run)
+
+
+#: Serial rates `--baud` accepts (the USB-UARTs of the supported boards top out at 12 Mbaud).
+MIN_BAUD, MAX_BAUD = 300, 12_000_000
+
+
+def _check_link_options(args) -> None:
+    """``--baud`` only with ``--port`` and within range; simulator options not with it."""
+    if not args.port:
+        if args.baud is not None:
+            raise UsageError("--baud applies to a board (--port) only")
+        return
+    sim_opts = [
+        o
+        for o, on in (
+            ("--sim", args.sim),
+            ("--waves", args.waves),
+            ("--gate-level", args.gate_level),
+        )
+        if on
+    ]
+    if sim_opts:
+        raise UsageError(f"{'/'.join(sim_opts)} select a simulation; they do not apply with --port")
+    if args.baud is None:
+        args.baud = DEFAULT_BAUD
+    if not MIN_BAUD <= args.baud <= MAX_BAUD:
+        raise UsageError(f"--baud must be in [{MIN_BAUD}, {MAX_BAUD}], got {args.baud}")
 
 
 def _load_operands(args):
@@ -88,7 +117,10 @@ def run(args: argparse.Namespace) -> int:
     from macforge.sim import golden
 
     cfg = config_by_name(args.config)
-    out = check_output_path(args.output)
+    inputs = (args.a, args.b, args.bias, args.multiplier, args.shift)
+    out = check_output_path(args.output, inputs=inputs)
+    check_report_path(args, inputs=inputs, outputs=(args.output,))
+    _check_link_options(args)
     a, b, bias, requant = _load_operands(args)
     m, k = a.shape
     n = b.shape[1]
@@ -100,9 +132,13 @@ def run(args: argparse.Namespace) -> int:
         if args.port:
             from macforge.host.serial import SerialTransport
 
-            transport = SerialTransport(args.port, config=cfg, baud=args.baud)
             if "://" not in args.port and not os.path.exists(args.port):
                 raise UsageError(f"serial port {args.port!r} not found")
+            try:
+                transport = SerialTransport(args.port, config=cfg, baud=args.baud)
+                transport.check_open()
+            except RuntimeError as exc:  # LinkError: the port cannot be opened
+                raise UsageError(str(exc)) from None
             where = f"board at {args.port}"
         else:
             transport = sim_transport(args, cfg, waves=args.waves)
@@ -137,7 +173,12 @@ def run(args: argparse.Namespace) -> int:
         )
     )
     exact = bool(np.array_equal(result.output, want))
-    np.save(out, result.output)
+    save_array(out, result.output)
+    if result.status and result.status.get("saturated"):
+        print(
+            "  note: the requantiser saturated some values to int32 (acc + bias, or a left "
+            "shift; STATUS saturated) — outputs follow TFLite's saturating arithmetic"
+        )
     util = cfg.utilization(program.macs, result.cycles)
     print(
         f"  wrote {out} ({result.output.dtype}, {m}x{n}); golden check: "

@@ -11,8 +11,11 @@ from .common import (
     UsageError,
     add_sim_argument,
     check_output_path,
+    check_report_path,
     config_by_name,
     layer_rows,
+    load_npy,
+    save_array,
     sim_figures,
     sim_transport,
     write_report,
@@ -42,16 +45,19 @@ def run(args: argparse.Namespace) -> int:
     from macforge.sim.reference import golden_forward
 
     cfg = config_by_name(args.config)
+    inputs = (args.model, args.input)
+    out_path = check_output_path(args.output, inputs=inputs)
+    check_report_path(args, inputs=inputs, outputs=(args.output,))
     transport = sim_transport(args, cfg)
-    out_path = check_output_path(args.output)
+    x = load_npy(args.input, "input")
+    if x.ndim == 0 or x.shape[0] == 0:
+        raise UsageError(f"input {args.input!r} holds an empty batch (shape {x.shape})")
+    if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
+        raise UsageError(f"input {args.input!r} holds NaN or infinite values")
     try:
         model = import_onnx(args.model)
     except (ValueError, OSError) as exc:
         raise UsageError(str(exc)) from None
-    try:
-        x = np.load(args.input, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise UsageError(f"input {args.input!r} is not a readable .npy array ({exc})") from None
     net = model.network
     if tuple(x.shape[1:]) != tuple(net.input_shape):
         raise UsageError(
@@ -82,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     exact = bool(np.array_equal(y, golden_forward(net, xq)))
-    np.save(out_path, y if args.raw else net.output.dequantize(y).astype(np.float32))
+    save_array(out_path, y if args.raw else net.output.dequantize(y).astype(np.float32))
     total = sum(s.cycles for s in stats if s.cycles)
     macs = sum(s.macs for s in stats)
     util = cfg.utilization(macs, total)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +16,9 @@ __all__ = [
     "write_report",
     "load_array",
     "check_output_path",
+    "check_report_path",
+    "save_array",
+    "load_npy",
     "layer_rows",
     "add_sim_argument",
     "sim_figures",
@@ -58,8 +64,20 @@ def add_sim_argument(parser, gate_level: bool = True) -> None:
 def sim_transport(args, cfg, **kwargs):
     """The `SimTransport` a command's ``--sim`` / ``--gate-level`` ask for; bad choices
     are a `UsageError` before any work starts."""
+    from macforge.sim.runner import build_root
     from macforge.sim.transport import SimTransport, accel_toplevel_name
 
+    root = build_root()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=root, prefix=".probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UsageError(
+            f"simulation build folder {str(root)!r} is not usable ({exc.strerror}); "
+            "set MACFORGE_BUILD_DIR to a writable folder"
+        ) from None
     netlist = None
     try:
         if getattr(args, "gate_level", False):
@@ -87,24 +105,68 @@ def config_by_name(name: str):
         raise UsageError(str(exc)) from None
 
 
+def _atomic_write(path: Path, write) -> None:
+    """Call ``write(file)`` on a temporary file beside ``path``, then rename it to ``path``:
+    a failure never leaves a partial or stale file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 def write_report(path: str | None, report: dict) -> None:
-    """Write ``report`` as sorted, indented JSON when ``path`` is given."""
+    """Write ``report`` as sorted, indented JSON when ``path`` is given (atomically)."""
     if path:
-        Path(path).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+        text = json.dumps(report, indent=2, sort_keys=True) + "\n"
+        _atomic_write(Path(path), lambda f: f.write(text.encode()))
         print(f"report written to {path}")
 
 
-def check_output_path(path: str, what: str = "output") -> Path:
+def save_array(path: Path, array: np.ndarray) -> None:
+    """``array`` as .npy at exactly ``path`` (no suffix added), atomically."""
+    _atomic_write(Path(path), lambda f: np.save(f, array, allow_pickle=False))
+
+
+def check_output_path(path: str, what: str = "output", inputs=()) -> Path:
+    """``path`` as a file this command may write, checked before any work: its folder
+    exists and takes a new file, it is not a folder or special file, and it is not one
+    of the ``inputs`` (paths the command reads)."""
     out = Path(path)
-    if not out.parent.exists():
-        raise UsageError(f"{what} folder {str(out.parent)!r} does not exist")
+    parent = out.parent
+    if not parent.exists():
+        raise UsageError(f"{what} folder {str(parent)!r} does not exist")
+    if not parent.is_dir():
+        raise UsageError(f"{what} folder {str(parent)!r} is not a folder")
     if out.is_dir():
         raise UsageError(f"{what} {path!r} is a folder")
+    if out.exists() and not out.is_file():
+        raise UsageError(f"{what} {path!r} is not a regular file")
+    for other in inputs:
+        if other and Path(other).resolve() == out.resolve():
+            raise UsageError(f"{what} {path!r} is also an input or output of this command")
+    try:
+        fd, probe = tempfile.mkstemp(dir=parent, prefix=".macforge-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UsageError(f"cannot write {what} into {str(parent)!r} ({exc.strerror})") from None
     return out
 
 
-def load_array(path: str, what: str, *, dtype, ndim: int) -> np.ndarray:
-    """Load a .npy file and check dtype and rank; any problem is a one-line UsageError."""
+def check_report_path(args, inputs=(), outputs=()) -> None:
+    """``--report`` checked like an output, and distinct from the command's other files."""
+    if getattr(args, "report", None):
+        check_output_path(args.report, "report", inputs=(*inputs, *outputs))
+
+
+def load_npy(path: str, what: str) -> np.ndarray:
+    """A .npy file as an array; a missing file, a .npz archive or anything unreadable
+    is a one-line UsageError."""
     p = Path(path)
     if not p.is_file():
         raise UsageError(f"{what} file {path!r} not found")
@@ -112,6 +174,15 @@ def load_array(path: str, what: str, *, dtype, ndim: int) -> np.ndarray:
         arr = np.load(p, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise UsageError(f"{what} file {path!r} is not a readable .npy array ({exc})") from None
+    if not isinstance(arr, np.ndarray):
+        arr.close()
+        raise UsageError(f"{what} file {path!r} is a .npz archive; give one .npy array")
+    return arr
+
+
+def load_array(path: str, what: str, *, dtype, ndim: int) -> np.ndarray:
+    """Load a .npy file and check dtype and rank; any problem is a one-line UsageError."""
+    arr = load_npy(path, what)
     if arr.dtype != np.dtype(dtype):
         raise UsageError(f"{what} must be {np.dtype(dtype).name}, {path!r} holds {arr.dtype}")
     if arr.ndim != ndim:

@@ -240,3 +240,153 @@ def test_matmul_port_errors(operands, tmp_path):
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "not acknowledged after 6 tries" in lines[0]
     assert not out.exists()
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+@pytest.mark.parametrize(
+    "kind, extra, env, needle",
+    [
+        ("output is an input", ["{a}", "{b}", "-o", "{a}"], {}, "is also an input"),
+        (
+            "report is the output",
+            ["{a}", "{b}", "-o", "{dir}/c.npy", "--report", "{dir}/c.npy"],
+            {},
+            "is also an input",
+        ),
+        (
+            "report folder missing",
+            ["{a}", "{b}", "-o", "{dir}/c.npy", "--report", "{dir}/no/r.json"],
+            {},
+            "does not exist",
+        ),
+        (
+            "report is a folder",
+            ["{a}", "{b}", "-o", "{dir}/c.npy", "--report", "{dir}"],
+            {},
+            "is a folder",
+        ),
+        (
+            "report unwritable",
+            ["{a}", "{b}", "-o", "{dir}/c.npy", "--report", "/proc/r.json"],
+            {},
+            "cannot write report",
+        ),
+        ("output under a file", ["{a}", "{b}", "-o", "{a}/c.npy"], {}, "is not a folder"),
+        ("output in /proc", ["{a}", "{b}", "-o", "/proc/c.npy"], {}, "cannot write output"),
+        ("npz input", ["{npz}", "{b}", "-o", "{dir}/c.npy"], {}, ".npz archive"),
+        (
+            "baud without port",
+            ["{a}", "{b}", "-o", "{dir}/c.npy", "--baud", "9600"],
+            {},
+            "--baud applies to a board",
+        ),
+        (
+            "baud out of range",
+            ["{a}", "{b}", "-o", "{dir}/c.npy", "--port", "loop://", "--baud", "0"],
+            {},
+            "--baud must be in",
+        ),
+        (
+            "sim with port",
+            ["{a}", "{b}", "-o", "{dir}/c.npy", "--port", "loop://", "--sim", "verilator"],
+            {},
+            "do not apply with --port",
+        ),
+        (
+            "port cannot be opened",
+            ["{a}", "{b}", "-o", "{dir}/c.npy", "--port", "/dev/null", "--config", "tiny"],
+            {},
+            "cannot open serial port",
+        ),
+        (
+            "build dir unusable",
+            ["{a}", "{b}", "-o", "{dir}/c.npy"],
+            {"MACFORGE_BUILD_DIR": "{a}/sim"},
+            "simulation build folder",
+        ),
+    ],
+)
+def test_matmul_bad_paths_and_options(operands, tmp_path, kind, extra, env, needle):
+    """Every bad path or option: exit 2, one line, before any work; nothing written or
+    changed in the folder."""
+    np.savez(tmp_path / "in.npz", a=operands["arrays"][0])
+    fmt = {k: v for k, v in operands.items() if isinstance(v, str)}
+    fmt |= {"dir": str(tmp_path), "npz": str(tmp_path / "in.npz")}
+    before = _snapshot(tmp_path)
+    res = subprocess.run(
+        [sys.executable, "-m", "macforge", "matmul", *[x.format(**fmt) for x in extra]],
+        capture_output=True,
+        text=True,
+        env=os.environ | {k: v.format(**fmt) for k, v in env.items()},
+    )
+    assert res.returncode == 2, (kind, res.stdout, res.stderr)
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], (kind, res.stderr)
+    assert _snapshot(tmp_path) == before, f"{kind}: files written or changed"
+
+
+def test_output_name_is_exact_and_atomic(operands, tmp_path):
+    """``-o C`` writes exactly ``C`` (no ``.npy`` added) and says so; no temporary file
+    is left beside it."""
+    out = tmp_path / "Cnoext"
+    res = _run("matmul", operands["a"], operands["b"], "-o", str(out), "--config", "tiny")
+    assert res.returncode == 0, res.stderr
+    assert out.is_file() and f"wrote {out} " in res.stdout
+    assert not (tmp_path / "Cnoext.npy").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert np.array_equal(np.load(out), golden.matmul(*operands["arrays"]))
+
+
+@pytest.mark.parametrize(
+    "kind, array, needle",
+    [
+        ("NaN input", np.array([[np.nan, 1.0]], np.float32), "NaN or infinite"),
+        ("inf input", np.array([[np.inf, 1.0]], np.float32), "NaN or infinite"),
+        ("empty batch", np.zeros((0, 2), np.float32), "empty batch"),
+    ],
+)
+def test_run_bad_input_arrays(tmp_path, kind, array, needle):
+    """Inputs `run` cannot quantise faithfully are refused before the model is touched."""
+    x = tmp_path / "x.npy"
+    np.save(x, array)
+    res = _run(
+        "run", str(tmp_path / "model.onnx"), "--input", str(x), "--output", str(tmp_path / "y.npy")
+    )
+    assert res.returncode == 2, (kind, res.stderr)
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], (kind, res.stderr)
+    assert not (tmp_path / "y.npy").exists()
+
+
+def test_symbolic_onnx_dimension_is_named(tmp_path):
+    """A model whose input has a symbolic non-batch dimension is refused naming it."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from macforge.host.onnx_import import import_onnx
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", "H"])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", "H"])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y])
+    path = tmp_path / "sym.onnx"
+    onnx.save(helper.make_model(graph), path)
+    with pytest.raises(ValueError, match="dimension 1 is 'H', not a fixed size"):
+        import_onnx(str(path))
+
+
+def test_library_refuses_non_integer_numbers():
+    """`AccelConfig` and `Requant` refuse floats instead of truncating them later."""
+    from macforge.host.compiler import Requant
+    from macforge.hw.config import AccelConfig
+
+    with pytest.raises(ValueError, match="bus_bytes"):
+        AccelConfig(rows=2, cols=2, acc_width=22, max_k=127, bus_bytes=8.0)
+    with pytest.raises(ValueError, match="multiplier must be integers"):
+        Requant([1.5e9], [0])
+    with pytest.raises(ValueError, match="shift must be integers"):
+        Requant([1 << 30], [-2.0])
+    with pytest.raises(ValueError, match="zero_point must be integers"):
+        Requant([1 << 30], [-2], zero_point=0.5)
