@@ -32,13 +32,18 @@ def add_parser(sub) -> None:
     from macforge.fpga.boards import BOARDS
 
     p = sub.add_parser("demo", help="run the main demo: int8 digit classifier on the RTL")
-    p.add_argument("--config", default="default", help="preset name (default: default)")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="preset name (default: the --board's own preset, else 'default')",
+    )
     add_sim_argument(p)
     p.add_argument(
         "--board",
         choices=list(BOARDS),
         default=None,
-        help="also estimate latency at this board's clock",
+        help="run the board's own preset and give latency at its clock and link time "
+        "at its serial rate",
     )
     p.add_argument("--quick", action="store_true", help="classify 64 test images only")
     p.add_argument("--waves", action="store_true", help="record VCD waveforms")
@@ -86,9 +91,15 @@ def run(args: argparse.Namespace) -> int:
     from macforge.host.quantize import quantize_network
     from macforge.sim.reference import golden_forward
 
-    cfg = config_by_name(args.config)
+    board = board_by_name(args.board) if args.board else None
+    if args.config is None:
+        cfg = board.default_config() if board else config_by_name("default")
+    else:
+        cfg = config_by_name(args.config)
+    if board:
+        _check_fits(cfg, board)
     check_report_path(args)
-    transport = sim_transport(args, cfg, waves=args.waves)
+    transport = _Counting(sim_transport(args, cfg, waves=args.waves))
     t0 = time.monotonic()
     print("macforge demo: int8 digit classifier (scikit-learn digits, 8x8 images, offline)")
     print(
@@ -142,15 +153,26 @@ def run(args: argparse.Namespace) -> int:
                 f"      {s.name:<6} {s.kind:<7} {s.macs:>9} MACs {s.cycles:>8} cycles  "
                 f"utilization {s.utilization:.3f}"
             )
-    latency = None
-    if args.board:
-        board = board_by_name(args.board)
+    latency = link = None
+    baud = None
+    if board:
+        from macforge.host.serial import link_estimate
+
         latency = per_image / board.clk_hz * 1e6
+        baud = board.default_baud()
+        rates = link_estimate(cfg, baud=baud)
+        bb = cfg.bus_bytes
+        link = (
+            transport.words * bb / rates["link_bytes_per_s"]
+            + transport.results * bb / rates["link_result_bytes_per_s"]
+        ) / len(x_test)
         print(
-            f"      on {board.name} at {board.clk_hz / 1e6:g} MHz: {latency:.1f} us per image "
-            f"(compute only, UART transfers excluded)"
+            f"      on {board.name} (config '{cfg.name}') at {board.clk_hz / 1e6:g} MHz: "
+            f"{latency:.1f} us compute per image; over the {baud / 1e6:g} Mbaud UART "
+            f"{1e3 * link:.2f} ms per image on the wire (batch of {len(x_test)}, weights "
+            "sent once per batch; USB latency excluded)"
         )
-    sim = sim_figures(transport)
+    sim = sim_figures(transport.inner)
     sim_s, build_s = sim["sim_seconds"], sim["build_seconds"]
     print(
         f"      simulation {sim['sim_cycles']} cycles in {sim_s:.1f} s "
@@ -172,11 +194,47 @@ def run(args: argparse.Namespace) -> int:
             "layers": layer_rows(stats),
             "board": args.board,
             "latency_us": latency,
+            "baud": baud,
+            "link_seconds_per_inference": link,
+            "link_bytes_per_batch": (transport.words + transport.results) * cfg.bus_bytes,
             "wall_seconds": time.monotonic() - t0,
-            **sim_figures(transport),
+            **sim,
         },
     )
     return 0 if exact else 1
+
+
+def _check_fits(cfg, board) -> None:
+    """A config the board cannot hold is refused (one line): another target, or a
+    generic config whose array, DSPs or buffers exceed the board's device."""
+    import dataclasses
+
+    if cfg.target == board.target:
+        return
+    if cfg.target != "generic":
+        raise UsageError(
+            f"config '{cfg.name}' is for target {cfg.target}, board {board.name} is {board.target}"
+        )
+    try:
+        dataclasses.replace(cfg, target=board.target)
+    except ValueError as exc:
+        raise UsageError(f"config '{cfg.name}' does not fit board {board.name}: {exc}") from None
+
+
+class _Counting:
+    """A transport that counts the command and result words it carries (link figures)."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.config = inner, inner.config
+        self.words = self.results = 0
+
+    def execute(self, segments):
+        self.words += sum(len(seg.words) for seg in segments)
+        self.results += sum(seg.results for seg in segments)
+        return self.inner.execute(segments)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
 
 
 def _float_acc(layers, x, y) -> float:

@@ -206,8 +206,22 @@ def test_demo_quick_main_job(tmp_path):
     assert abs(rep["golden_accuracy"] - rep["float_accuracy"]) <= 0.02
     assert [layer["where"] for layer in rep["layers"]] == ["accelerator"] * 3
     clk_mhz = BOARDS["icebreaker"].clk_hz / 1e6
+    assert rep["config"] == "icebreaker", "--board runs the board's own preset"
     assert rep["latency_us"] == pytest.approx(rep["cycles_per_inference"] / clk_mhz)
+    assert rep["baud"] == BOARDS["icebreaker"].default_baud()
+    wire = rep["link_bytes_per_batch"] * 10 / rep["baud"] / rep["images"]  # 8N1, no framing
+    assert wire < rep["link_seconds_per_inference"] < 1.5 * wire
     assert "logits bit-exact with golden" in res.stdout
+
+
+def test_demo_refuses_a_config_the_board_cannot_hold(tmp_path):
+    """The 8x8 `default` needs 64 DSP blocks: it does not fit an iCEBreaker's UP5K."""
+    res = _run("demo", "--config", "default", "--board", "icebreaker", "--quick")
+    assert res.returncode == 2, res.stdout + res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "does not fit board icebreaker" in lines[0], res.stderr
+    res = _run("demo", "--config", "ulx3s", "--board", "icebreaker", "--quick")
+    assert res.returncode == 2 and "is for target ecp5-85f" in res.stderr
 
 
 def test_matmul_port_errors(operands, tmp_path):
