@@ -5,13 +5,22 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import __version__, cmd_bench, cmd_build, cmd_demo, cmd_matmul, cmd_run, cmd_verilog
+from . import (
+    __version__,
+    cmd_bench,
+    cmd_build,
+    cmd_demo,
+    cmd_matmul,
+    cmd_run,
+    cmd_verify,
+    cmd_verilog,
+)
 from .common import UsageError
 
 __all__ = ["main", "build_parser", "EXIT_USAGE"]
 
 EXIT_USAGE = 2
-COMMANDS = (cmd_demo, cmd_verilog, cmd_matmul, cmd_run, cmd_bench, cmd_build)
+COMMANDS = (cmd_demo, cmd_verilog, cmd_matmul, cmd_run, cmd_bench, cmd_build, cmd_verify)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -87,7 +87,8 @@ def build_root() -> Path:
 
 
 def test_seed(name: str) -> int:
-    """Seed for a test: ``$MACFORGE_SEED`` if set (``random`` = fresh), else stable per name."""
+    """Seed for a test: ``$MACFORGE_SEED`` if set (``random`` = fresh), else stable per name
+    (and per ``$MACFORGE_SEED_ROUND``, which ``MACFORGE_SEEDS=N pytest`` sets to 0..N-1)."""
     env = os.environ.get("MACFORGE_SEED")
     if env == "random":
         return int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF
@@ -96,6 +97,9 @@ def test_seed(name: str) -> int:
             return int(env, 0)
         except ValueError:
             raise ValueError(f"MACFORGE_SEED must be an integer or 'random', got {env!r}") from None
+    round_ = os.environ.get("MACFORGE_SEED_ROUND", "0")
+    if round_ != "0":
+        name = f"{name}#{round_}"
     return zlib.crc32(name.encode()) & 0x7FFFFFFF
 
 

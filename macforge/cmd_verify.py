@@ -1,0 +1,88 @@
+"""``macforge verify``: long verification campaigns run on demand (not in the test suite).
+
+``verify soak`` runs N seeds of random GEMMs and W fuzzed command words on the RTL in
+bulk mode, with random idle cycles and back-pressure, on local processes
+(`sim.soak`), and reports seeds, words, hangs, mismatches and the first failing seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from .common import UsageError, check_report_path, config_by_name, write_report
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("verify", help="long verification campaigns (soak)")
+    campaigns = p.add_subparsers(dest="campaign", metavar="CAMPAIGN", parser_class=type(p))
+    campaigns.required = True
+    s = campaigns.add_parser(
+        "soak",
+        help="N seeds of random GEMMs and fuzzed command words on the RTL",
+        description="Every seed: junk commands of every error kind (each checked against "
+        "sim.isa_model) interleaved with random raw and requantised GEMMs (checked "
+        "against sim.golden), in bulk-mode simulation with random idle cycles and "
+        "back-pressure. Replay a failing seed with --seeds 1 --first-seed S.",
+    )
+    s.add_argument("--config", default="tiny", help="preset name (default: tiny)")
+    s.add_argument("--seeds", type=int, default=20, metavar="N", help="seeds (default 20)")
+    s.add_argument("--first-seed", type=int, default=1, metavar="S", help="first seed (default 1)")
+    s.add_argument(
+        "--fuzz-words",
+        type=int,
+        default=2000,
+        metavar="W",
+        help="junk command words in all, split between the seeds (default 2000)",
+    )
+    s.add_argument(
+        "--jobs", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)"
+    )
+    s.add_argument("--report", metavar="FILE", help="write figures as JSON")
+    s.set_defaults(func=run_soak)
+
+
+def run_soak(args: argparse.Namespace) -> int:
+    from macforge.sim.soak import soak
+
+    cfg = config_by_name(args.config)
+    for name in ("seeds", "fuzz_words", "jobs"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.first_seed < 0:
+        raise UsageError("--first-seed must be >= 0")
+    check_report_path(args)
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    print(
+        f"macforge verify soak: config '{cfg.name}', seeds {seeds.start}..{seeds.stop - 1}, "
+        f"{args.fuzz_words} fuzz words, {args.jobs} process(es)",
+        flush=True,
+    )
+
+    def progress(rep, done, total):
+        state = "ok" if rep.ok else ("HANG" if rep.hang else "FAIL")
+        print(
+            f"  [{done}/{total}] seed {rep.seed}: {state}, {rep.words} words, "
+            f"{rep.gemms} GEMMs, {rep.sim_cycles} cycles, {rep.seconds:.1f} s",
+            flush=True,
+        )
+        for line in rep.mismatches[:3] + ([rep.error] if rep.error else []):
+            print(f"      {line}", flush=True)
+
+    summary = soak(cfg, seeds, args.fuzz_words, jobs=args.jobs, progress=progress)
+    print(
+        f"  {summary['seeds']} seeds, {summary['command_words']} command words "
+        f"({summary['fuzz_commands']} fuzzed commands, {summary['gemms']} GEMMs), "
+        f"{summary['sim_cycles']} cycles: {summary['hangs']} hangs, "
+        f"{summary['mismatches']} mismatches, {summary['errors']} other failures "
+        f"in {summary['wall_seconds']:.1f} s"
+    )
+    first = summary["first_failing_seed"]
+    if first is not None:
+        print(
+            f"  first failing seed {first}: replay with macforge verify soak --config "
+            f"{cfg.name} --seeds 1 --first-seed {first} --fuzz-words "
+            f"{-(-args.fuzz_words // args.seeds)}"
+        )
+    write_report(args.report, summary)
+    return 0 if first is None else 1
