@@ -1,8 +1,10 @@
 """``macforge verify``: long verification campaigns run on demand (not in the test suite).
 
-``verify soak`` runs N seeds of random GEMMs and W fuzzed command words on the RTL in
-bulk mode, with random idle cycles and back-pressure, on local processes
-(`sim.soak`), and reports seeds, words, hangs, mismatches and the first failing seed.
+``verify mutants`` measures how many Yosys ``mutate`` mutants of the design a fast
+test set kills (`sim.mutants`); ``verify soak`` runs N seeds of random GEMMs and W
+fuzzed command words on the RTL in bulk mode, with random idle cycles and back-pressure,
+on local processes (`sim.soak`), and reports seeds, words, hangs, mismatches and the
+first failing seed.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from .common import UsageError, check_report_path, config_by_name, write_report
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("verify", help="long verification campaigns (soak)")
+    p = sub.add_parser("verify", help="long verification campaigns (mutants, soak)")
     campaigns = p.add_subparsers(dest="campaign", metavar="CAMPAIGN", parser_class=type(p))
     campaigns.required = True
     s = campaigns.add_parser(
@@ -40,6 +42,52 @@ def add_parser(sub) -> None:
     )
     s.add_argument("--report", metavar="FILE", help="write figures as JSON")
     s.set_defaults(func=run_soak)
+    m = campaigns.add_parser(
+        "mutants",
+        help="mutation testing: the share of Yosys mutants of the design a fast test set kills",
+        description="One design holds COUNT mutations picked evenly by Yosys 'mutate', "
+        "each behind a selector input, so one Verilator build serves all; every mutant "
+        "runs a fuzzed command stream with random GEMMs (bulk mode).",
+    )
+    m.add_argument("--config", default="tiny", help="preset name (default: tiny)")
+    m.add_argument("--count", type=int, default=100, metavar="N", help="mutants (default 100)")
+    m.add_argument("--seed", type=int, default=1, help="mutation and test seed (default 1)")
+    m.add_argument(
+        "--jobs", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)"
+    )
+    m.add_argument("--report", metavar="FILE", help="write figures as JSON")
+    m.set_defaults(func=run_mutants)
+
+
+def run_mutants(args: argparse.Namespace) -> int:
+    from macforge.sim.mutants import run_mutants as campaign
+
+    cfg = config_by_name(args.config)
+    if not 1 <= args.count <= 65535:
+        raise UsageError("--count must be in [1, 65535]")
+    if args.jobs < 1 or args.seed < 0:
+        raise UsageError("--jobs must be at least 1 and --seed >= 0")
+    check_report_path(args)
+    print(
+        f"macforge verify mutants: config '{cfg.name}', {args.count} mutants (seed "
+        f"{args.seed}), {args.jobs} process(es)",
+        flush=True,
+    )
+
+    def progress(mutant, killed, why, done, total):
+        if not killed or done % 10 == 0 or done == total:
+            state = f"killed ({why})" if killed else "SURVIVED"
+            print(f"  [{done}/{total}] mutant {mutant}: {state}", flush=True)
+
+    summary = campaign(cfg, args.count, seed=args.seed, jobs=args.jobs, progress=progress)
+    print(
+        f"  killed {summary['killed']} of {summary['mutants']} mutants "
+        f"({100 * summary['kill_rate']:.1f} %) in {summary['wall_seconds']:.0f} s"
+    )
+    for sv in summary["survivors"]:
+        print(f"  survivor {sv['mutant']}: {sv['mutation']}")
+    write_report(args.report, summary)
+    return 0
 
 
 def run_soak(args: argparse.Namespace) -> int:

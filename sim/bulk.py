@@ -40,8 +40,19 @@ TAIL_CYCLES = 50
 PROB_ONE = 65536
 
 
-def harness_verilog(dut: str, bus_bits: int) -> str:
-    """Verilog of the bulk harness around module ``dut`` (an `Accelerator`, `bus_bits` wide)."""
+def harness_verilog(dut: str, bus_bits: int, mutsel_bits: int = 0) -> str:
+    """Verilog of the bulk harness around module ``dut`` (an `Accelerator`, `bus_bits` wide).
+
+    ``mutsel_bits`` > 0: the design has a mutation selector input ``mutsel`` (Yosys
+    ``mutate -ctrl``, `sim.mutants`), driven from the ``+mutsel=`` plusarg (0: none).
+    """
+    mutsel_decl = mutsel_conn = ""
+    if mutsel_bits:
+        mutsel_decl = (
+            f"  reg [{mutsel_bits - 1}:0] mutsel;\n"
+            '  initial if (!$value$plusargs("mutsel=%d", mutsel)) mutsel = 0;\n'
+        )
+        mutsel_conn = ", .mutsel(mutsel)"
     return f"""// macforge bulk-simulation harness (sim/bulk.py); generated, do not edit
 module {HARNESS_NAME} (
   input wire clk /*verilator public_flat_rw*/,
@@ -66,8 +77,8 @@ module {HARNESS_NAME} (
   wire res_ready = !stall_now || (ri >= n_results);
   wire [W-1:0] res_payload;
   wire err;
-  {dut} dut (
-    .clk(clk), .rst(rst),
+{mutsel_decl}  {dut} dut (
+    .clk(clk), .rst(rst){mutsel_conn},
     .cmd__valid(cmd_valid), .cmd__ready(cmd_ready), .cmd__payload(word),
     .res__valid(res_valid), .res__ready(res_ready), .res__payload(res_payload),
     .error(err)

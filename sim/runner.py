@@ -244,9 +244,9 @@ def build(
     """Convert ``top`` to Verilog and compile it (or reuse an identical earlier build).
 
     ``name`` becomes the Verilog module name of ``top`` and part of the folder name.
-    ``top`` may also be Verilog text already (a gate-level netlist defining module
-    ``name``): ``family`` then names the FPGA family whose Yosys cell library
-    (`CELL_LIBRARIES`) models its cells.
+    ``top`` may also be Verilog text already (a netlist defining module ``name``):
+    ``family`` then names the FPGA family whose Yosys cell library (`CELL_LIBRARIES`)
+    models its cells (None: it instantiates none).
     ``harness`` = (module name, Verilog text) compiles a testbench module around it
     (e.g. `sim.bulk.harness_verilog`), which is then the simulation's top level.
     """
@@ -255,7 +255,7 @@ def build(
         raise ValueError(f"simulator {sim!r} does not run Verilog builds")
     if isinstance(top, str):
         text = top
-        models = family_cell_models(text, family)
+        models = family_cell_models(text, family) if family else ""
     else:
         text = verilog.convert(top, name=name, emit_src=False)
         models = primitive_models(text)

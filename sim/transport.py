@@ -45,6 +45,8 @@ class SimTransport:
     waves : bool                record a VCD (``last_waveform`` after a run)
     bulk : bool                 run in the bulk harness (default) rather than the
                                 per-cycle cocotb bench
+    mutsel_bits : int           ``netlist`` has a mutation selector input ``mutsel`` this
+                                wide (`sim.mutants`); ``mutant`` picks the mutation
     netlist : str | None        gate-level run: this Yosys netlist of the accelerator
                                 (`fpga.netlist.gate_netlist`, module
                                 `accel_toplevel_name`) instead of the RTL, its cells
@@ -65,6 +67,7 @@ class SimTransport:
         waves: bool = False,
         bulk: bool = True,
         netlist: str | None = None,
+        mutsel_bits: int = 0,
     ) -> None:
         for name, p in (("idle_prob", idle_prob), ("stall_prob", stall_prob)):
             if not 0.0 <= p < 1.0:
@@ -81,6 +84,8 @@ class SimTransport:
         self.idle_prob, self.stall_prob, self.seed, self.waves = idle_prob, stall_prob, seed, waves
         self.bulk = bulk
         self.netlist = netlist
+        self.mutsel_bits = mutsel_bits
+        self.mutant = 0  # with a mutated netlist: the mutation ``+mutsel`` selects
         if netlist is not None and self.simulator == "amaranth":
             raise ValueError("a gate-level netlist runs in a Verilog simulator, not amaranth")
         self.last_waveform: Path | None = None
@@ -99,14 +104,17 @@ class SimTransport:
         b = _BUILDS.get(key)
         if b is None or not (b.build_dir / "BUILD_OK").exists():
             name = accel_toplevel_name(self.config)
-            harness = (bulk.HARNESS_NAME, bulk.harness_verilog(name, self.config.bus_bits))
+            harness = (
+                bulk.HARNESS_NAME,
+                bulk.harness_verilog(name, self.config.bus_bits, self.mutsel_bits),
+            )
             b = runner.build(
                 Accelerator(self.config) if self.netlist is None else self.netlist,
                 name=name,
                 simulator=self.simulator,
                 waves=self.waves,
                 harness=harness if in_harness else None,
-                family=self.config.device.family,
+                family=None if self.mutsel_bits else self.config.device.family,
             )
             self.build_seconds += b.seconds
             _BUILDS[key] = b
@@ -160,6 +168,7 @@ class SimTransport:
                     f"+seed={self.seed & 0xFFFFFFFF}",
                     f"+idle={round(self.idle_prob * bulk.PROB_ONE)}",
                     f"+stall={round(self.stall_prob * bulk.PROB_ONE)}",
+                    f"+mutsel={self.mutant}",
                 ],
             )
             self._finish(res, io)

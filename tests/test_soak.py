@@ -52,3 +52,34 @@ def test_check_case_reports_wrong_results():
     zeros = [SegmentResult(results=[0] * seg.results, cycles=None) for seg in segments]
     problems = check_case(checks, zeros)
     assert any("GEMM" in p for p in problems) and any("expected" in p for p in problems)
+
+
+def test_mutation_campaign_small(tmp_path):
+    """`verify mutants`: one design with 20 Yosys mutations behind a selector, the
+    unmutated design passes the test set (checked inside), some mutants are killed, and
+    every survivor is listed with its mutation."""
+    report = tmp_path / "mutants.json"
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "macforge",
+            "verify",
+            "mutants",
+            "--config",
+            "tiny",
+            "--count",
+            "20",
+            "--jobs",
+            "2",
+            "--report",
+            str(report),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    rep = json.loads(report.read_text())
+    assert rep["mutants"] == 20 and rep["killed"] + len(rep["survivors"]) == 20
+    assert rep["killed"] >= 1, "a flow that kills nothing is broken"
+    assert all(sv["yosys"].startswith("mutate -ctrl mutsel") for sv in rep["survivors"])
