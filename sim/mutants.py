@@ -30,11 +30,11 @@ from macforge.hw.accelerator import Accelerator
 from macforge.hw.config import AccelConfig
 from macforge.sim import runner
 
-__all__ = ["mutant_design", "run_mutants", "MUTSEL_BITS", "TEST_STEPS"]
+__all__ = ["mutant_design", "run_mutants", "test_set", "MUTSEL_BITS", "TEST_STEPS"]
 
 #: Width of the mutation selector (up to 2**16 - 1 mutants).
 MUTSEL_BITS = 16
-#: Commands and GEMMs in the fast test set every mutant runs.
+#: Commands and GEMMs of the fuzzed stream in the fast test set every mutant runs.
 TEST_STEPS = 64
 
 
@@ -85,13 +85,47 @@ def _describe(line: str) -> str:
     return " ".join(parts)
 
 
+def test_set(config: AccelConfig, seed: int) -> tuple[list, list]:
+    """(segments, checks) every mutant runs: a fuzzed command stream with GEMMs, then
+    requantised GEMMs with extreme operands (-128/127 fills at a long K, where the
+    accumulator's and the requantiser's high bits matter) and random ones."""
+    from macforge.host.runtime import Segment
+    from macforge.sim.soak import fuzz_case
+    from macforge.sim.stimulus import gemm_case
+
+    rng = np.random.default_rng(seed)
+    segments, checks = fuzz_case(config, rng, TEST_STEPS)
+    r, c = config.rows, config.cols
+    k_long = min(config.max_k, config.a_depth, config.b_depth, 100)
+    cases = [
+        gemm_case(config, rng, r + 1, k_long, c, requant=rq, fill=fill)
+        for fill in ((-128, -128), (127, -128), (127, 127))
+        for rq in (False, True)
+    ]
+    cases += [
+        gemm_case(
+            config,
+            rng,
+            int(rng.integers(1, 3 * r)),
+            int(rng.integers(1, k_long + 1)),
+            int(rng.integers(1, 3 * c)),
+            requant=True,
+        )
+        for _ in range(6)
+    ]
+    for prog, want in cases:
+        segments.append(Segment(prog.words, prog.result_words))
+        checks.append(("gemm", prog, want))
+    return segments, checks
+
+
 def _run_one(job) -> tuple[int, bool, str]:
     """(mutant, killed, why) for one mutant of the prepared design."""
     config, netlist, mutant, seed = job
-    from macforge.sim.soak import check_case, fuzz_case
+    from macforge.sim.soak import check_case
     from macforge.sim.transport import SimTransport
 
-    segments, checks = fuzz_case(config, np.random.default_rng(seed), TEST_STEPS)
+    segments, checks = test_set(config, seed)
     t = SimTransport(
         config, netlist=netlist, mutsel_bits=MUTSEL_BITS, idle_prob=0.1, stall_prob=0.1, seed=seed
     )
