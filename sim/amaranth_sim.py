@@ -78,6 +78,8 @@ def run_program_words(
         rnd = (seed & MASK32) or 1
         while True:
             all_moved = wi >= n_words and ri >= n_results
+            if problem:  # an extra result ends the run at once, as in the harness
+                break
             if (tail == TAIL_CYCLES) if all_moved else (quiet == HANG_CYCLES):
                 if not all_moved:
                     problem.append(f"hang at cycle {cycle} (words accepted {wi}, results {ri})")

@@ -18,7 +18,8 @@ results to files, all inside the simulator:
   appends ``payload cycle`` (hex, decimal) to ``+results=``.
 * It checks that something moves at least every `HANG_CYCLES` cycles while
   work remains (else ``hang``) and that no result word beyond ``n_results``
-  appears in the `TAIL_CYCLES` cycles after the last (else ``extra``); then it
+  appears, during the run or in the `TAIL_CYCLES` cycles after the last (else
+  ``extra``, which ends the run at once, so every run terminates); then it
   writes the cycles simulated to ``+run=`` (`sim.bench_io.write_run`'s
   format) and raises ``done``.
 
@@ -89,7 +90,9 @@ module {HARNESS_NAME} (
   wire cmd_fire = cmd_valid && cmd_ready;
   wire res_fire = res_valid && res_ready;
   wire all_moved = (wi >= n_words) && (ri >= n_results);
-  wire finishing = !done && (all_moved ? tail == {TAIL_CYCLES} : quiet == {HANG_CYCLES});
+  // an extra result ends the run at once (a design that never stops sending would
+  // otherwise keep `quiet` at zero forever)
+  wire finishing = !done && (extra || (all_moved ? tail == {TAIL_CYCLES} : quiet == {HANG_CYCLES}));
   initial begin
     if (!$value$plusargs("words=%s", words_file)) $fatal(1, "bulk harness: no +words=");
     if (!$value$plusargs("results=%s", results_file)) $fatal(1, "bulk harness: no +results=");
@@ -115,7 +118,7 @@ module {HARNESS_NAME} (
       rnd <= (seed == 0) ? 32'h1 : seed;
     end else if (finishing) begin
       done <= 1;
-      hang <= !all_moved;
+      hang <= !all_moved && !extra;
       $fclose(words_fd);
       $fclose(results_fd);
       $fclose(accept_fd);
