@@ -15,31 +15,22 @@ from macforge.sim import runner
 from macforge.sim.soak import check_case, fuzz_case
 
 
-def test_soak_campaign_small(tmp_path):
-    report = tmp_path / "soak.json"
+def _verify(tmp_path, *args: str) -> dict:
+    """Run ``macforge verify ARGS --report``; exit 0 expected; the report."""
+    report = tmp_path / "report.json"
     res = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "macforge",
-            "verify",
-            "soak",
-            "--config",
-            "tiny",
-            "--seeds",
-            "2",
-            "--fuzz-words",
-            "300",
-            "--jobs",
-            "1",
-            "--report",
-            str(report),
-        ],
+        [sys.executable, "-m", "macforge", "verify", *args, "--report", str(report)],
         capture_output=True,
         text=True,
     )
     assert res.returncode == 0, res.stdout + res.stderr
-    rep = json.loads(report.read_text())
+    return json.loads(report.read_text())
+
+
+def test_soak_campaign_small(tmp_path):
+    rep = _verify(
+        tmp_path, "soak", "--config", "tiny", "--seeds", "2", "--fuzz-words", "300", "--jobs", "1"
+    )
     assert rep["seeds"] == 2 and rep["hangs"] == rep["mismatches"] == rep["errors"] == 0
     assert rep["fuzz_commands"] > 0 and rep["gemms"] > 0 and rep["first_failing_seed"] is None
 
@@ -58,28 +49,7 @@ def test_mutation_campaign_small(tmp_path):
     """`verify mutants`: one design with 20 Yosys mutations behind a selector, the
     unmutated design passes the test set (checked inside), some mutants are killed, and
     every survivor is listed with its mutation."""
-    report = tmp_path / "mutants.json"
-    res = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "macforge",
-            "verify",
-            "mutants",
-            "--config",
-            "tiny",
-            "--count",
-            "20",
-            "--jobs",
-            "2",
-            "--report",
-            str(report),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert res.returncode == 0, res.stdout + res.stderr
-    rep = json.loads(report.read_text())
+    rep = _verify(tmp_path, "mutants", "--config", "tiny", "--count", "20", "--jobs", "2")
     assert rep["mutants"] == 20 and rep["killed"] + len(rep["survivors"]) == 20
     assert rep["killed"] >= 1, "a flow that kills nothing is broken"
     assert all(sv["yosys"].startswith("mutate -ctrl mutsel") for sv in rep["survivors"])
