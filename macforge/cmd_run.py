@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -49,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
     out_path = check_output_path(args.output, inputs=inputs)
     check_report_path(args, inputs=inputs, outputs=(args.output,))
     transport = sim_transport(args, cfg)
+    if not Path(args.model).is_file():
+        raise UsageError(f"cannot read ONNX model {args.model!r}: file not found")
     x = load_npy(args.input, "input")
     if x.ndim == 0 or x.shape[0] == 0:
         raise UsageError(f"input {args.input!r} holds an empty batch (shape {x.shape})")

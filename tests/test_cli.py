@@ -366,6 +366,7 @@ def test_run_bad_input_arrays(tmp_path, kind, array, needle):
     """Inputs `run` cannot quantise faithfully are refused before the model is touched."""
     x = tmp_path / "x.npy"
     np.save(x, array)
+    (tmp_path / "model.onnx").write_text("never parsed: the input is refused first")
     res = _run(
         "run", str(tmp_path / "model.onnx"), "--input", str(x), "--output", str(tmp_path / "y.npy")
     )
