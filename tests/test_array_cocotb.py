@@ -84,3 +84,5 @@ def test_missing_cell_models_named(monkeypatch) -> None:
     )
     with pytest.raises(runner.SimulationError, match=r"pip install 'macforge\[fpga\]'"):
         runner.primitive_models("  SB_MAC16 #(\n")
+    # a design without vendor cells needs no cell library (a plain `pip install`)
+    assert runner.primitive_models("module top(); endmodule\n") == ""
