@@ -114,7 +114,7 @@ class SimTransport:
                 simulator=self.simulator,
                 waves=self.waves,
                 harness=harness if in_harness else None,
-                family=None if self.mutsel_bits else self.config.device.family,
+                family=self.config.device.family,
             )
             self.build_seconds += b.seconds
             _BUILDS[key] = b
