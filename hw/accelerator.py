@@ -124,6 +124,7 @@ class Accelerator(wiring.Component):
             counters.slice_in.eq(eng.slice_in),
             counters.stall.eq(eng.stall),
             counters.clear.eq(dec.clear_counters),
+            counters.hold.eq(dec.answering),
             dec.counters.eq(counters.counters),
         ]
         return m

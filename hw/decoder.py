@@ -119,7 +119,10 @@ class CommandDecoder(wiring.Component):
     param_groups : In(ArrayLayout(group_use_layout(), 4))  groups pending int8 stores read
     idle : In(1)  engine, array and result path have no work
     status_word : In(32), counters : In(ArrayLayout(32, 4))
+        Read while answering; the caller holds them while ``answering`` (so a waiting
+        answer word stays stable and the four COUNTERS words are one snapshot).
     response : Out(stream.Signature(bus_bits))  STATUS / COUNTERS answers
+    answering : Out(1)  a STATUS / COUNTERS answer is being sent
     clear_status, clear_counters : Out(1)  one-cycle pulses after an answer with bit 0 set
     error_valid : Out(1), error_code : Out(8)  one pulse per bad command
     shift_truncated : Out(1)  a shift word outside [-32, 31] was written truncated
@@ -141,6 +144,7 @@ class CommandDecoder(wiring.Component):
                 "status_word": In(32),
                 "counters": In(data.ArrayLayout(32, len(isa.COUNTER_NAMES))),
                 "response": Out(stream.Signature(c.bus_bits)),
+                "answering": Out(1),
                 "clear_status": Out(1),
                 "clear_counters": Out(1),
                 "error_valid": Out(1),
@@ -536,7 +540,7 @@ class CommandDecoder(wiring.Component):
 
     def _respond(self, m, r):
         """STATUS (1 word) or COUNTERS (4 words) answer; clear pulse after the last word."""
-        m.d.comb += self.response.valid.eq(1)
+        m.d.comb += [self.response.valid.eq(1), self.answering.eq(1)]
         with m.If(r.resp_is_status):
             m.d.comb += self.response.payload.eq(self.status_word)
         with m.Else():

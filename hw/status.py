@@ -112,6 +112,8 @@ class PerfCounters(wiring.Component):
     ----------
     slice_in : In(1)  the engine put a slice into the array this cycle
     stall : In(1)     a MATMUL was active but no slice went in
+    hold : In(1)      the counters are being read out: hold them (a snapshot; the
+                      cycles spent answering are not counted)
     clear : In(1)     pulse: zero every counter
     counters : Out(ArrayLayout(32, 4))  in `isa.COUNTER_NAMES` order
     """
@@ -122,6 +124,7 @@ class PerfCounters(wiring.Component):
             {
                 "slice_in": In(1),
                 "stall": In(1),
+                "hold": In(1),
                 "clear": In(1),
                 "counters": Out(data.ArrayLayout(32, len(isa.COUNTER_NAMES))),
             }
@@ -144,6 +147,8 @@ class PerfCounters(wiring.Component):
             m.d.comb += [total.eq(ctr + incr[name]), self.counters[i].eq(ctr)]
             with m.If(self.clear):
                 m.d.sync += ctr.eq(0)
+            with m.Elif(self.hold):
+                pass
             with m.Elif(total[32]):
                 m.d.sync += ctr.eq(COUNTER_MAX)
             with m.Else():
