@@ -28,7 +28,7 @@ from .postproc import Requantizer
 from .skid import SkidBuffer
 from .store import LUT_MUL_BITS, StoreUnit
 
-__all__ = ["StreamHarness", "formal_checks"]
+__all__ = ["StreamHarness", "decoder_environment", "formal_checks"]
 
 
 def _lookup(obj, path):
@@ -55,10 +55,14 @@ class StreamHarness(wiring.Component):
     broken : bool               add a free ``glitch`` input that resets the module
     environment : callable      ``environment(m, harness)`` adds the module's documented
                                 input contract as `Assume` statements (None: none)
+    covers : bool               cover a refused-then-taken transfer on every output stream
+                                (off when a subclass's assumptions make that unreachable)
     """
 
-    def __init__(self, dut: wiring.Component, broken: bool = False, environment=None) -> None:
-        self.dut, self.broken, self.environment = dut, broken, environment
+    def __init__(
+        self, dut: wiring.Component, broken: bool = False, environment=None, covers: bool = True
+    ) -> None:
+        self.dut, self.broken, self.environment, self.covers = dut, broken, environment, covers
         members = dict(dut.signature.members.items())
         if broken:
             members["glitch"] = wiring.In(1)
@@ -94,12 +98,14 @@ class StreamHarness(wiring.Component):
                 assume_stream_held(m, port, name)
             else:
                 assert_stream_held(m, port, name)
+                if not self.covers:
+                    continue
                 waited = past(m, port.valid & ~port.ready, name=f"{name}_cover")
                 m.d.comb += Cover(past_valid(m) & waited & port.valid & port.ready)
         return m
 
 
-def _decoder_environment(m: Module, h: StreamHarness) -> None:
+def decoder_environment(m: Module, h: StreamHarness) -> None:
     """`CommandDecoder`: status word and counters hold while it is answering."""
     held = [Value.cast(v) == past(m, v, name="answer_source") for v in (h.status_word, h.counters)]
     with m.If(past_valid(m) & past(m, h.answering, name="answering")):
@@ -152,7 +158,7 @@ def formal_checks(config: AccelConfig) -> list[FormalCheck]:
             "prove",
             6,
             12,
-            _decoder_environment,
+            decoder_environment,
         ),
         _check("engine", "MatmulEngine", lambda: MatmulEngine(c), "prove", 6, 12),
         _check("store", "StoreUnit", lambda: StoreUnit(c), "prove", 8, 16),
