@@ -14,6 +14,7 @@ mutation, for new tests or an argument that they are equivalent.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -49,16 +50,20 @@ def _yosys() -> str:
     return exe
 
 
-def mutant_design(config: AccelConfig, count: int, seed: int, name: str) -> tuple[str, list[str]]:
+def mutant_design(
+    config: AccelConfig, count: int, seed: int, name: str
+) -> tuple[str, list[str], list[str]]:
     """(Verilog of module ``name`` with ``count`` mutations behind ``mutsel``, the Yosys
-    command of each mutation, mutation k at index k - 1)."""
+    command of each mutation, what each one touches (`_signals`)), mutation k at index
+    k - 1."""
     rtl = verilog.convert(Accelerator(config), name=name, emit_src=False)
     with tempfile.TemporaryDirectory(prefix="macforge-mutants-") as tmp:
         work = Path(tmp)
         (work / "rtl.v").write_text(rtl)
         front = f"read_verilog -sv rtl.v; prep -top {name}; flatten"
         steps = [
-            f"{front}; mutate -list {count} -seed {seed} -ctrl mutsel {MUTSEL_BITS} 1 -o list.ys",
+            f"{front}; write_json flat.json; "
+            f"mutate -list {count} -seed {seed} -ctrl mutsel {MUTSEL_BITS} 1 -o list.ys",
             f"{front}; script list.ys; opt_clean; write_verilog -noattr mutated.v",
         ]
         for script in steps:
@@ -68,7 +73,77 @@ def mutant_design(config: AccelConfig, count: int, seed: int, name: str) -> tupl
             if res.returncode != 0:
                 raise runner.SimulationError(f"yosys mutate failed: {res.stderr[-300:]}")
         lines = [ln for ln in (work / "list.ys").read_text().splitlines() if ln.strip()]
-        return (work / "mutated.v").read_text(), lines
+        flat = json.loads((work / "flat.json").read_text())
+        notes = [_signals(flat, ln) for ln in lines]
+        return (work / "mutated.v").read_text(), lines, notes
+
+
+def _signals(flat: dict, line: str) -> str:
+    """The named signals on the mutated cell's ports in the flattened design (``netlist``:
+    Yosys ``write_json``), e.g. ``$mux A=store.requant.l0_m1[0:31] ...``, and the
+    mutated bit's signal: what the mutation touches, in the names of the Amaranth
+    design (the ``-src`` lines refer to generated Verilog)."""
+    cell_name = re.search(r"-cell (\S+)", line)
+    port = re.search(r"-port (\S+) -portbit (\d+)", line)
+    module = next(iter(flat["modules"].values()))
+    cell = module["cells"].get(cell_name.group(1)) if cell_name else None
+    if cell is None:
+        return "?"
+    names: dict[int, list[tuple[str, int]]] = {}
+    for net, info in module["netnames"].items():
+        for i, bit in enumerate(info["bits"]):
+            if isinstance(bit, int):
+                names.setdefault(bit, []).append((net, i))
+
+    def rank(item):
+        net = item[0]
+        return (net.startswith("$"), "$" in net, len(net))
+
+    def span(bits) -> str:
+        hits: dict[str, list[int]] = {}
+        for bit in bits:
+            for net, i in names.get(bit, []) if isinstance(bit, int) else []:
+                hits.setdefault(net, []).append(i)
+        if not hits:
+            consts = "".join(str(b) for b in reversed(bits))
+            return f"{len(bits)}'b{consts}" if len(bits) <= 8 else f"const[{len(bits)}]"
+        net, idx = min(hits.items(), key=lambda kv: (rank(kv), -len(kv[1])))
+        return f"{net}[{max(idx)}:{min(idx)}]" if len(idx) > 1 else f"{net}[{idx[0]}]"
+
+    consumers: dict[int, list[dict]] = {}
+    for other in module["cells"].values():
+        for p, bits in other["connections"].items():
+            if other["port_directions"].get(p) == "input":
+                for bit in bits:
+                    if isinstance(bit, int):
+                        consumers.setdefault(bit, []).append({"cell": other, "port": p})
+
+    def register(bits, depth=4) -> str | None:
+        """The flip-flop these bits reach through multiplexers (their register's name)."""
+        for bit in bits if depth else []:
+            for use in consumers.get(bit, []) if isinstance(bit, int) else []:
+                other, p = use["cell"], use["port"]
+                if "dff" in other["type"] and p == "D":
+                    return span(other["connections"]["Q"])
+                if other["type"] in ("$mux", "$pmux") and p in ("A", "B"):
+                    found = register(other["connections"]["Y"], depth - 1)
+                    if found:
+                        return found
+        return None
+
+    conns = cell["connections"]
+    parts = [cell["type"]]
+    parts += [
+        f"{p}={span(bits)}" for p, bits in conns.items() if p in ("A", "B", "S", "D", "Q", "Y")
+    ]
+    reg = register(conns["Y"]) if "Y" in conns and "dff" not in cell["type"] else None
+    if reg:
+        parts.append(f"-> register {reg}")
+    if port and port.group(1) in conns and int(port.group(2)) < len(conns[port.group(1)]):
+        bit = conns[port.group(1)][int(port.group(2))]
+        best = min(names.get(bit, [("const", 0)]) if isinstance(bit, int) else [(bit, 0)], key=rank)
+        parts.append(f"bit {port.group(1)}[{port.group(2)}]={best[0]}[{best[1]}]")
+    return " ".join(parts)
 
 
 def _describe(line: str) -> str:
@@ -86,36 +161,44 @@ def _describe(line: str) -> str:
 
 
 def test_set(config: AccelConfig, seed: int) -> tuple[list, list]:
-    """(segments, checks) every mutant runs: a fuzzed command stream with GEMMs, then
-    requantised GEMMs with extreme operands (-128/127 fills at a long K, where the
-    accumulator's and the requantiser's high bits matter) and random ones."""
-    from macforge.host.runtime import Segment
-    from macforge.sim.soak import fuzz_case
-    from macforge.sim.stimulus import gemm_case
+    """(segments, checks) every mutant runs (`sim.soak.check_case` checks them).
+
+    A fuzz stream of `TEST_STEPS` steps (`sim.soak.fuzz_case`: junk commands of every
+    error kind with their whole STATUS word, valid STATUS / COUNTERS, compiled GEMMs and
+    free-form programs with COUNTERS and STATUS around them), then one segment of work
+    back to back (`sim.soak.Batch`): raw and requantised GEMMs with extreme operands at
+    a long K (the accumulator's and the requantiser's high bits), edge tiles (M and N
+    not multiples of the array, K = 1), more column tiles than parameter groups (group
+    reuse), random shapes, and free-form programs (`sim.stimulus.program_case`:
+    hazards, accumulate chains, parameter loads across groups, truncated shift words).
+    """
+    from macforge.sim.soak import Batch, FuzzState, fuzz_case
+    from macforge.sim.stimulus import make_gemm, program_case
 
     rng = np.random.default_rng(seed)
-    segments, checks = fuzz_case(config, rng, TEST_STEPS)
+    state = FuzzState.reset(config)
+    segments, checks = fuzz_case(config, rng, TEST_STEPS, state=state)
     r, c = config.rows, config.cols
     k_long = min(config.max_k, config.a_depth, config.b_depth, 100)
     cases = [
-        gemm_case(config, rng, r + 1, k_long, c, requant=rq, fill=fill)
+        make_gemm(config, rng, r + 1, k_long, c, requant=rq, fill=fill)
         for fill in ((-128, -128), (127, -128), (127, 127))
         for rq in (False, True)
     ]
     cases += [
-        gemm_case(
-            config,
-            rng,
-            int(rng.integers(1, 3 * r)),
-            int(rng.integers(1, k_long + 1)),
-            int(rng.integers(1, 3 * c)),
-            requant=True,
-        )
-        for _ in range(6)
+        make_gemm(config, rng, 2 * r + 1, 1, 2 * c + 1, fitted=True),
+        make_gemm(config, rng, 1, 3, c * config.param_depth + c + 1, fitted=True),
+        make_gemm(config, rng, r, k_long, c, requant=False),
     ]
-    for prog, want in cases:
-        segments.append(Segment(prog.words, prog.result_words))
-        checks.append(("gemm", prog, want))
+    for _ in range(6):
+        m, n = (int(x) for x in rng.integers(1, 3 * max(r, c), size=2))
+        k = int(rng.integers(1, k_long + 1))
+        cases.append(make_gemm(config, rng, m, k, n, requant=bool(rng.random() < 0.7)))
+    cases += [program_case(config, rng, tiles=8) for _ in range(4)]
+    order = rng.permutation(len(cases))
+    batch = Batch(config, [cases[i] for i in order], state.counters)
+    segments.append(batch.segment())
+    checks.append(("gemm", batch))
     return segments, checks
 
 
@@ -134,6 +217,12 @@ def _run_one(job) -> tuple[int, bool, str]:
         problems = check_case(checks, t.execute(segments))
     except runner.SimulationError as exc:
         return mutant, True, "hang" if "hang" in str(exc) else "simulation failed"
+    except RuntimeError as exc:
+        # the simulator stopped (e.g. Verilator's parallel_case assertion on a mutated
+        # FSM); the unmutated design ran the same set without this (checked first)
+        if mutant == 0:
+            raise
+        return mutant, True, f"simulation aborted ({exc})"
     return mutant, bool(problems), problems[0] if problems else ""
 
 
@@ -150,7 +239,7 @@ def run_mutants(
 
     started = time.monotonic()
     name = accel_toplevel_name(config)
-    netlist, lines = mutant_design(config, count, seed, name)
+    netlist, lines, notes = mutant_design(config, count, seed, name)
     # build once, in this process, before the pool (the workers reuse it)
     SimTransport(config, netlist=netlist, mutsel_bits=MUTSEL_BITS).build()
     base = _run_one((config, netlist, 0, seed))
@@ -164,7 +253,12 @@ def run_mutants(
             if progress:
                 progress(mutant, killed, why, len(outcome), len(jobs_list))
     survivors = [
-        {"mutant": k, "mutation": _describe(lines[k - 1]), "yosys": lines[k - 1]}
+        {
+            "mutant": k,
+            "mutation": _describe(lines[k - 1]),
+            "signals": notes[k - 1],
+            "yosys": lines[k - 1],
+        }
         for k in sorted(outcome)
         if not outcome[k][0]
     ]

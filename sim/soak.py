@@ -1,13 +1,14 @@
-"""Soak campaigns: many seeds of random GEMMs and fuzzed command words on the RTL.
+"""Soak campaigns: many seeds of random GEMMs, programs and fuzzed command words on the RTL.
 
 `fuzz_case` builds one seed's stream — junk commands of every error kind (each
-followed by a STATUS with clear) interleaved with random raw and requantised GEMMs —
-and what each part must return (`sim.isa_model` for the junk, `sim.golden` for the
-GEMMs). `run_seed` simulates it in bulk mode with random idle cycles and
-back-pressure and lists every mismatch; a hang (nothing moves for
-`sim.bulk.HANG_CYCLES` cycles) or any other simulation failure is recorded, not
-raised. `soak` runs seeds on a local process pool and sums them up; ``macforge
-verify soak`` is its command line.
+followed by a STATUS with clear, whose whole word is checked), compiled GEMMs and
+free-form programs (`sim.stimulus`), each of those in a `Batch` bracketed by COUNTERS
+reads — and what each part must return (`sim.isa_model` for the junk, `sim.golden` for
+the GEMMs and programs, `CounterModel` for COUNTERS). `run_seed` simulates it in bulk
+mode with random idle cycles and back-pressure and lists every mismatch; a hang
+(nothing moves for `sim.bulk.HANG_CYCLES` cycles) or any other simulation failure is
+recorded, not raised. `soak` runs seeds on a local process pool and sums them up;
+``macforge verify soak`` is its command line.
 """
 
 from __future__ import annotations
@@ -19,37 +20,224 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from macforge.host.program import cmd_status, decode_status
+from macforge.host.program import cmd_counters, cmd_status, decode_status
 from macforge.host.runtime import Segment
+from macforge.hw import isa
 from macforge.hw.config import AccelConfig
 from macforge.sim import runner
 from macforge.sim.isa_model import IsaModel
-from macforge.sim.stimulus import gemm_case, junk_command
+from macforge.sim.stimulus import (
+    GemmCase,
+    junk_command,
+    junk_shift_truncated,
+    make_gemm,
+    program_case,
+    status_word,
+)
 
-__all__ = ["fuzz_case", "check_case", "run_seed", "soak", "SeedReport"]
+__all__ = [
+    "fuzz_case",
+    "check_case",
+    "run_seed",
+    "soak",
+    "SeedReport",
+    "Batch",
+    "CounterModel",
+    "FuzzState",
+]
 
-#: Every how many steps of a fuzz stream a GEMM goes in.
+#: Every how many steps of a fuzz stream a compiled GEMM goes in (step GEMM_EVERY - 1),
+#: and a free-form program (step GEMM_EVERY // 2 - 1); the other steps are junk.
 GEMM_EVERY = 8
+_N_COUNTERS = len(isa.COUNTER_NAMES)
 
 
-def fuzz_case(cfg: AccelConfig, rng, steps: int) -> tuple[list[Segment], list]:
-    """(segments, checks) of one fuzz stream of ``steps`` commands and GEMMs."""
-    model = IsaModel(cfg)
+@dataclass
+class CounterModel:
+    """What the COUNTERS of ``cfg`` must hold since their last clear: ``slices``
+    K-slices entered the array, and at least ``words`` command words were decoded (one
+    per cycle at most, so ``cycles >= words``)."""
+
+    cfg: AccelConfig
+    slices: int = 0
+    words: int = 0
+
+    def problems(self, answer, what: str, max_cycles=None) -> list[str]:
+        """Every way a COUNTERS ``answer`` (4 words) breaks `hw.isa`'s definitions:
+        ``busy`` and ``macs`` exact, ``stalls`` >= 1 iff a MATMUL ran (the first buffer
+        read of a MATMUL is a stall), ``busy + stalls <= cycles``, ``cycles`` at least
+        the words decoded and below ``max_cycles`` (a measured span), no bits above 31."""
+        if any(w >> 32 for w in answer):
+            return [f"{what}: COUNTERS answer has bits above 31: {[hex(w) for w in answer]}"]
+        cycles, busy, macs, stalls = answer
+        cfg = self.cfg
+        bad = []
+        if busy != self.slices:
+            bad.append(f"busy {busy} != {self.slices} slices")
+        if macs != self.slices * cfg.peak_macs_per_cycle:
+            bad.append(f"macs {macs} != {self.slices} x {cfg.peak_macs_per_cycle}")
+        if (stalls >= 1) != (self.slices >= 1):
+            bad.append(f"stalls {stalls} with {self.slices} slices")
+        if busy + stalls > cycles or cycles < self.words:
+            bad.append(f"cycles {cycles} < busy {busy} + stalls {stalls} or {self.words} words")
+        if max_cycles is not None and cycles >= max_cycles:
+            bad.append(f"cycles {cycles} >= measured span {max_cycles}")
+        return [f"{what}: COUNTERS {'; '.join(bad)}"] if bad else []
+
+
+@dataclass
+class Batch:
+    """Compiled GEMMs (`GemmCase`) and free-form programs (`ProgramCase`) sent back to
+    back in one segment: COUNTERS (with clear) before, COUNTERS (clear: ``clear_after``)
+    and STATUS (with clear) after; ``before`` is what the first COUNTERS must show.
+    The segment's measured span (first word accepted .. second COUNTERS delivered)
+    bounds the second COUNTERS' cycles."""
+
+    cfg: AccelConfig
+    cases: list
+    before: CounterModel
+    clear_after: bool = True
+
+    @property
+    def words(self) -> list[int]:
+        out = list(cmd_counters(clear=True))
+        for case in self.cases:
+            out += case.prog.words if isinstance(case, GemmCase) else case.words
+        return out + cmd_counters(clear=self.clear_after) + cmd_status(clear=True)
+
+    @staticmethod
+    def _result_words(case) -> int:
+        return case.prog.result_words if isinstance(case, GemmCase) else case.result_words
+
+    def segment(self) -> Segment:
+        n = sum(self._result_words(c) for c in self.cases) + 2 * _N_COUNTERS
+        return Segment(self.words, n + 1, measure=(0, n))
+
+    def after(self) -> CounterModel:
+        """COUNTERS model right after the batch's second COUNTERS."""
+        slices = sum(c.slices for c in self.cases)
+        words = sum(len(c.prog.words if isinstance(c, GemmCase) else c.words) for c in self.cases)
+        if self.clear_after:
+            return CounterModel(self.cfg)
+        return CounterModel(self.cfg, slices, words + 2)
+
+    def problems(self, results, cycles, idx: int) -> list[str]:
+        mask = (1 << self.cfg.bus_bits) - 1
+        res = [r & mask for r in results]
+        bad = self.before.problems(res[:_N_COUNTERS], f"segment #{idx} (before)")
+        pos = _N_COUNTERS
+        saturated = truncated = False
+        for n, case in enumerate(self.cases):
+            got = res[pos : pos + self._result_words(case)]
+            pos += self._result_words(case)
+            if isinstance(case, GemmCase):
+                saturated |= case.saturated
+                if not np.array_equal(case.prog.decode(got), case.want):
+                    bad.append(f"GEMM #{idx}.{n} differs from golden")
+                continue
+            saturated |= case.saturated
+            truncated |= case.shift_truncated
+            for t, (tile, (_, want)) in enumerate(zip(case.decode(got), case.tiles, strict=True)):
+                if not np.array_equal(tile, want):
+                    bad.append(f"program #{idx}.{n}: stored tile {t} differs from golden")
+                    break
+        inside = CounterModel(
+            self.cfg,
+            sum(c.slices for c in self.cases),
+            len(self.words) - len(cmd_status(True)) - 2,
+        )
+        bad += inside.problems(res[pos : pos + _N_COUNTERS], f"segment #{idx} (after)", cycles)
+        want = status_word(saturated=saturated, shift_truncated=truncated)
+        if res[-1] != want:
+            bad.append(
+                f"segment #{idx}: STATUS {res[-1]:#x} after the programs, expected {want:#x}"
+            )
+        return bad
+
+
+def _junk_counters(words, code) -> tuple[bool, bool]:
+    """(answers COUNTERS, clears them) for a junk command that got error ``code``."""
+    hdr = words[0] & 0xFFFFFFFF
+    if hdr & 0xFF != isa.Opcode.COUNTERS or code != isa.ErrorCode.NONE:
+        return False, False
+    return True, len(words) == 2 and bool(words[1] & 1)
+
+
+@dataclass
+class FuzzState:
+    """The state a fuzz stream's expectations depend on, carried from one `fuzz_case`
+    to the next when several go into one simulation: the ISA model (its K count) and
+    the COUNTERS model."""
+
+    model: IsaModel
+    counters: CounterModel
+
+    @classmethod
+    def reset(cls, cfg: AccelConfig) -> FuzzState:
+        """The state right after reset."""
+        return cls(IsaModel(cfg), CounterModel(cfg))
+
+
+def fuzz_case(
+    cfg: AccelConfig, rng, steps: int, *, state: FuzzState | None = None
+) -> tuple[list[Segment], list]:
+    """(segments, checks) of one fuzz stream of ``steps`` junk commands, compiled GEMMs
+    (every `GEMM_EVERY` steps) and free-form programs (`sim.stimulus.program_case`),
+    starting from ``state`` (default: reset; updated in place).
+
+    Each junk command is followed by STATUS (with clear), whose whole word is checked
+    (error, count, overflow, saturation and shift-truncation flags); a valid junk STATUS
+    or COUNTERS answer is checked too. GEMMs and programs go in `Batch` segments.
+    """
+    state = state or FuzzState.reset(cfg)
+    model = state.model
     segments, checks = [Segment(cmd_status(clear=True), 1)], [None]
+    state.counters.words += len(cmd_status(True))
     for step in range(steps):
-        if step % GEMM_EVERY == GEMM_EVERY - 1:
-            k = int(rng.integers(1, min(20, cfg.max_k) + 1))
-            m = int(rng.integers(1, 3 * cfg.rows))
-            n = int(rng.integers(1, 3 * cfg.cols))
-            prog, want = gemm_case(cfg, rng, m, k, n, requant=bool(rng.random() < 0.5))
-            segments.append(Segment(prog.words, prog.result_words))
-            checks.append(("gemm", prog, want))
-            model.acc_k = k  # the array's K counter after the GEMM's last tile
+        phase = step % GEMM_EVERY
+        if phase in (GEMM_EVERY - 1, GEMM_EVERY // 2 - 1):
+            if phase == GEMM_EVERY - 1:
+                k = int(rng.integers(1, min(20, cfg.max_k) + 1))
+                m = int(rng.integers(1, 3 * cfg.rows))
+                n = int(rng.integers(1, 3 * cfg.cols))
+                case = make_gemm(cfg, rng, m, k, n, requant=bool(rng.random() < 0.6))
+                kind, model.acc_k = "gemm", k  # the array's K counter after the last tile
+            else:
+                case = program_case(cfg, rng, tiles=int(rng.integers(1, 4)))
+                kind, model.acc_k = "program", case.acc_k
+            batch = Batch(cfg, [case], state.counters, clear_after=bool(rng.random() < 0.5))
+            state.counters = batch.after()
+            state.counters.words += len(cmd_status(True))
+            segments.append(batch.segment())
+            checks.append((kind, batch))
             continue
         junk = junk_command(cfg, rng)
         code, n_results = model.step(junk)
+        executed = junk[0] & 0xFF == isa.Opcode.MATMUL and code in (
+            isa.ErrorCode.NONE,
+            isa.ErrorCode.ACC_OVERFLOW,
+        )
+        counters = state.counters
+        counters.slices += (junk[2] & 0xFFFF) if executed else 0
+        counters.words += len(junk)
+        answer = None
+        reads, clears = _junk_counters(junk, code)
+        if reads:
+            answer = CounterModel(cfg, counters.slices, counters.words)
+            if clears:
+                state.counters = counters = CounterModel(cfg)
+        expect = status_word(
+            code,
+            1 if code else 0,
+            acc_overflow=code == isa.ErrorCode.ACC_OVERFLOW,
+            shift_truncated=junk_shift_truncated(cfg, junk, code),
+        )
+        # an executed int8 store of junk data requantises whatever group 0 holds
+        int8_store = executed and (junk[2] >> 16) & 6 == isa.MatmulFlags.STORE
+        care = ~status_word(saturated=True) if int8_store else -1
+        counters.words += len(cmd_status(True))
         segments.append(Segment(junk + cmd_status(clear=True), n_results + 1))
-        checks.append(("junk", junk, code))
+        checks.append(("junk", junk, code, (expect, care), answer))
     return segments, checks
 
 
@@ -59,18 +247,23 @@ def check_case(checks: Sequence, results: Sequence) -> list[str]:
     for idx, (check, res) in enumerate(zip(checks, results, strict=True)):
         if check is None:
             continue
-        if check[0] == "gemm":
-            _, prog, want = check
-            if not np.array_equal(prog.decode(res.results), want):
-                problems.append(f"GEMM #{idx} differs from golden")
+        if check[0] in ("gemm", "program"):
+            problems += check[1].problems(res.results, res.cycles, idx)
             continue
-        _, junk, code = check
-        status = decode_status(res.results[-1] & 0xFFFFFFFF)
-        if status["error"] != code or status["error_count"] != (1 if code else 0):
+        _, junk, code, (expect, care), counters = check
+        word = res.results[-1]
+        status = decode_status(word & 0xFFFFFFFF)
+        if word & care != expect & care:
             problems.append(
-                f"command #{idx} {[hex(w) for w in junk[:4]]}: error {status['error']} "
-                f"(count {status['error_count']}), expected {int(code)} ({code.name})"
+                f"command #{idx} {[hex(w) for w in junk[:4]]}: STATUS {word:#x}, error "
+                f"{status['error']} (count {status['error_count']}), expected {expect:#x} "
+                f"(error {int(code)}, {code.name})"
             )
+        op = junk[0] & 0xFF
+        if op == isa.Opcode.STATUS and code == isa.ErrorCode.NONE and res.results[0] != 0:
+            problems.append(f"command #{idx}: STATUS answered {res.results[0]:#x}, expected 0")
+        if counters is not None:
+            problems += counters.problems(res.results[:_N_COUNTERS], f"command #{idx}")
     return problems
 
 
@@ -81,7 +274,8 @@ class SeedReport:
     seed: int
     words: int = 0  #: command words simulated
     fuzz_commands: int = 0
-    gemms: int = 0
+    gemms: int = 0  #: compiled GEMMs
+    programs: int = 0  #: free-form programs (`sim.stimulus.program_case`)
     sim_cycles: int = 0
     hang: bool = False
     mismatches: list[str] = field(default_factory=list)
@@ -104,8 +298,9 @@ def run_seed(
     segments: list[Segment] = []
     checks: list = []
     junk_words = 0
+    state = FuzzState.reset(cfg)
     while junk_words < max(fuzz_words, 1):
-        seg, chk = fuzz_case(cfg, rng, 4 * GEMM_EVERY)
+        seg, chk = fuzz_case(cfg, rng, 4 * GEMM_EVERY, state=state)
         segments += seg
         checks += chk
         junk_words += sum(len(c[1]) for c in chk if c and c[0] == "junk")
@@ -113,6 +308,7 @@ def run_seed(
     rep.words = sum(len(s.words) for s in segments)
     rep.fuzz_commands = sum(1 for c in checks if c and c[0] == "junk")
     rep.gemms = sum(1 for c in checks if c and c[0] == "gemm")
+    rep.programs = sum(1 for c in checks if c and c[0] == "program")
     transport = SimTransport(cfg, idle_prob=idle, stall_prob=stall, seed=seed)
     try:
         results = transport.execute(segments)
@@ -156,6 +352,7 @@ def soak(
         "command_words": sum(r.words for r in reports),
         "fuzz_commands": sum(r.fuzz_commands for r in reports),
         "gemms": sum(r.gemms for r in reports),
+        "programs": sum(r.programs for r in reports),
         "sim_cycles": sum(r.sim_cycles for r in reports),
         "hangs": sum(r.hang for r in reports),
         "mismatches": sum(len(r.mismatches) for r in reports),
