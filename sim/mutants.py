@@ -14,6 +14,7 @@ mutation, for new tests or an argument that they are equivalent.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -27,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from amaranth.back import verilog
 
+from macforge.hw import isa
 from macforge.hw.accelerator import Accelerator
 from macforge.hw.config import AccelConfig
 from macforge.sim import runner
@@ -37,6 +39,12 @@ __all__ = ["mutant_design", "run_mutants", "test_set", "MUTSEL_BITS", "TEST_STEP
 MUTSEL_BITS = 16
 #: Commands and GEMMs of the fuzzed stream in the fast test set every mutant runs.
 TEST_STEPS = 64
+#: Chance of an idle cycle before a command word, and of the result stream's ready being
+#: low in a cycle: the back-pressure exercises every hold path of the store pipeline.
+IDLE_PROB, STALL_PROB = 0.1, 0.3
+#: Stage 2 (`long_run_set`): raw tiles in all, tiles between COUNTERS reads, and the
+#: chance of the result stream's ready being low in a cycle.
+LONG_TILES, LONG_EVERY, LONG_STALL_PROB = 5000, 100, 0.95
 
 
 def _yosys() -> str:
@@ -169,10 +177,13 @@ def test_set(config: AccelConfig, seed: int) -> tuple[list, list]:
     back to back (`sim.soak.Batch`): raw and requantised GEMMs with extreme operands at
     a long K (the accumulator's and the requantiser's high bits), edge tiles (M and N
     not multiples of the array, K = 1), more column tiles than parameter groups (group
-    reuse), random shapes, and free-form programs (`sim.stimulus.program_case`:
-    hazards, accumulate chains, parameter loads across groups, truncated shift words).
+    reuse), wide GEMMs whose every channel takes one requantiser corner style
+    (`sim.stimulus.CHANNEL_STYLES`), random shapes, and free-form programs
+    (`sim.stimulus.program_case`: hazards, accumulate chains, parameter loads across
+    groups, truncated shift words); last, LOADs into ranges no queued MATMUL reads,
+    timed (`sim.soak.LoadOverlapProbe`: they must not wait).
     """
-    from macforge.sim.soak import Batch, FuzzState, fuzz_case
+    from macforge.sim.soak import Batch, FuzzState, LoadOverlapProbe, fuzz_case
     from macforge.sim.stimulus import make_gemm, program_case
 
     rng = np.random.default_rng(seed)
@@ -190,6 +201,14 @@ def test_set(config: AccelConfig, seed: int) -> tuple[list, list]:
         make_gemm(config, rng, 1, 3, c * config.param_depth + c + 1, fitted=True),
         make_gemm(config, rng, r, k_long, c, requant=False),
     ]
+    # every requantiser corner style on many channels at once (`CHANNEL_STYLES`)
+    cases += [
+        make_gemm(config, rng, 2 * r, int(rng.integers(1, 9)), 16 * c, style=style)
+        for style in ("offset", "boundary", "boundary", "boundary", "tie", "extreme")
+    ]
+    # the overflow test of the left shift, bit by bit under random shifts (248 channels:
+    # each bit four times on each of two lanes)
+    cases += [make_gemm(config, rng, r, 2, 248, style="extreme", sweep=True) for _ in range(2)]
     for _ in range(6):
         m, n = (int(x) for x in rng.integers(1, 3 * max(r, c), size=2))
         k = int(rng.integers(1, k_long + 1))
@@ -199,7 +218,91 @@ def test_set(config: AccelConfig, seed: int) -> tuple[list, list]:
     batch = Batch(config, [cases[i] for i in order], state.counters)
     segments.append(batch.segment())
     checks.append(("gemm", batch))
+    for _ in range(16):  # a LOAD no queued MATMUL reads must not wait (timing)
+        probe = LoadOverlapProbe.make(config, rng)
+        segments.append(probe.segment())
+        checks.append(("probe", probe))
     return segments, checks
+
+
+def long_run_set(config: AccelConfig, seed: int) -> tuple[list, list]:
+    """(segments, cases) of the long back-pressured run (stage 2, for the mutants the test
+    set leaves alive): `LONG_TILES` storing MATMULs of K = 1..4 in programs of
+    `LONG_EVERY` (`sim.stimulus.burst_case`), each followed by COUNTERS without clear,
+    simulated with the result stream ready only 1 - `LONG_STALL_PROB` of the cycles, so
+    ``stalls`` and ``cycles`` pass 2**18 (every counter bit up to there toggles) and
+    every stage of the requantiser holds its item (its hold paths), half the tiles
+    being int8 ones with fitted parameters; then GEMMs whose channels all take one
+    requantiser corner style (`sim.stimulus.CHANNEL_STYLES`) in one `sim.soak.Batch`."""
+    from macforge.host.program import cmd_counters, cmd_status
+    from macforge.host.runtime import Segment
+    from macforge.sim.soak import Batch, CounterModel
+    from macforge.sim.stimulus import burst_case, make_gemm
+
+    rng = np.random.default_rng(seed)
+    segments = [Segment(cmd_counters(clear=True), len(isa.COUNTER_NAMES))]
+    cases: list = []
+    for _ in range(LONG_TILES // LONG_EVERY):
+        case = burst_case(config, rng, LONG_EVERY)
+        cases.append(case)
+        segments.append(
+            Segment(case.words + cmd_counters(), case.result_words + len(isa.COUNTER_NAMES))
+        )
+    # then the requantiser corner styles once more, every stage holding its item
+    r, c = config.rows, config.cols
+    styled = [
+        make_gemm(config, rng, r, int(rng.integers(1, 9)), 16 * c, style=style)
+        for style in ("boundary",) * 6 + ("tie", "tie", "offset", "extreme")
+    ]
+    # (the long run's flags are cleared first; the COUNTERS hold its totals)
+    segments.append(Segment(cmd_status(clear=True), 1))
+    total = CounterModel(
+        config,
+        sum(case.slices for case in cases),
+        sum(len(seg.words) for seg in segments[1:]),
+    )
+    batch = Batch(config, styled, total)
+    segments.append(batch.segment())
+    cases.append(batch)
+    return segments, cases
+
+
+def long_run_problems(config: AccelConfig, cases, results) -> list[str]:
+    """Every way the long run's results break the golden tiles or the COUNTERS' laws:
+    ``busy`` and ``macs`` exact, ``cycles`` rising and at least the command words so
+    far, ``stalls`` never falling, ``busy + stalls <= cycles``."""
+    problems = []
+    slices = words = 0
+    last = (0, 0)  # cycles, stalls of the previous read
+    n_ctr = len(isa.COUNTER_NAMES)
+    *cases, batch = cases
+    *results, _, batch_result = results
+    problems += batch.problems(batch_result.results, batch_result.cycles, len(cases) + 2)
+    for idx, (case, res) in enumerate(zip(cases, results[1:], strict=True)):
+        body, answer = res.results[:-n_ctr], [w & 0xFFFFFFFF for w in res.results[-n_ctr:]]
+        for t, (got, (_, want)) in enumerate(zip(case.decode(body), case.tiles, strict=True)):
+            if not np.array_equal(got, want):
+                problems.append(f"long run #{idx}: tile {t} differs from golden")
+                break
+        slices += case.slices
+        words += len(case.words) + 2
+        cycles, busy, macs, stalls = answer
+        if busy != slices or macs != slices * config.peak_macs_per_cycle:
+            problems.append(f"long run #{idx}: busy {busy}, macs {macs} for {slices} slices")
+        if cycles <= last[0] or cycles < words or stalls < last[1] or busy + stalls > cycles:
+            problems.append(
+                f"long run #{idx}: COUNTERS cycles {cycles} stalls {stalls} busy {busy} after "
+                f"cycles {last[0]} stalls {last[1]} ({words} words)"
+            )
+        last = (cycles, stalls)
+    return problems
+
+
+@functools.lru_cache(maxsize=4)
+def _cached(which: str, config: AccelConfig, seed: int):
+    """`test_set` / `long_run_set` of (config, seed), built once per process (every
+    mutant runs the same stimulus)."""
+    return (test_set if which == "test" else long_run_set)(config, seed)
 
 
 def _run_one(job) -> tuple[int, bool, str]:
@@ -208,13 +311,25 @@ def _run_one(job) -> tuple[int, bool, str]:
     from macforge.sim.soak import check_case
     from macforge.sim.transport import SimTransport
 
-    segments, checks = test_set(config, seed)
-    t = SimTransport(
-        config, netlist=netlist, mutsel_bits=MUTSEL_BITS, idle_prob=0.1, stall_prob=0.1, seed=seed
-    )
-    t.mutant = mutant
+    def simulate(stall_prob, segments):
+        t = SimTransport(
+            config,
+            netlist=netlist,
+            mutsel_bits=MUTSEL_BITS,
+            idle_prob=IDLE_PROB,
+            stall_prob=stall_prob,
+            seed=seed,
+        )
+        t.mutant = mutant
+        return t.execute(segments)
+
     try:
-        problems = check_case(checks, t.execute(segments))
+        segments, checks = _cached("test", config, seed)
+        problems = check_case(checks, simulate(STALL_PROB, segments))
+        if not problems:
+            segments, cases = _cached("long", config, seed)
+            found = long_run_problems(config, cases, simulate(LONG_STALL_PROB, segments))
+            problems = [f"{p} (stage 2)" for p in found]
     except runner.SimulationError as exc:
         return mutant, True, "hang" if "hang" in str(exc) else "simulation failed"
     except RuntimeError as exc:

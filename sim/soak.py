@@ -44,6 +44,7 @@ __all__ = [
     "Batch",
     "CounterModel",
     "FuzzState",
+    "LoadOverlapProbe",
 ]
 
 #: Every how many steps of a fuzz stream a compiled GEMM goes in (step GEMM_EVERY - 1),
@@ -155,6 +156,73 @@ class Batch:
         return bad
 
 
+@dataclass
+class LoadOverlapProbe:
+    """A LOAD that no queued MATMUL reads must not wait for them (`hw.decoder`: a LOAD
+    waits only *while* its range overlaps one a MATMUL still reads).
+
+    Segment: COUNTERS (clear), two MATMULs (raw, no store) of ``k1`` and ``k2`` slices,
+    a LOAD of ``count`` entries into a range neither reads, COUNTERS. The LOAD's words
+    then stream while the MATMULs run, so the second COUNTERS' ``cycles`` stay below
+    1.3 x the longer of the two plus 40 cycles (decoder overheads, idle input cycles);
+    a LOAD held until the MATMULs finish takes their sum."""
+
+    cfg: AccelConfig
+    words: list[int]
+    k1: int
+    k2: int
+    count: int
+
+    @classmethod
+    def make(cls, cfg: AccelConfig, rng) -> LoadOverlapProbe:
+        """Random ranges: the LOAD (A or B) lands in a gap of that buffer; the MATMULs'
+        ranges in the other buffer are anywhere (possibly where the LOAD's addresses
+        would be)."""
+        depth = min(cfg.a_depth, cfg.b_depth)
+        span = min(120, depth // 2)
+        k1 = int(rng.integers(span // 4, span // 2 + 1))
+        k2 = int(rng.integers(1, span - k1 + 1))
+        count = int(rng.integers(span * 2 // 3, span + 1))
+        which = int(rng.integers(2))  # 0: LOAD_A, 1: LOAD_B
+        # the three blocks in a random order with random gaps (in the loaded buffer)
+        sizes = [k1, k2, count]
+        order = rng.permutation(3)
+        free = depth - sum(sizes)
+        cuts = np.sort(rng.integers(0, free + 1, size=3))
+        starts, pos = [0, 0, 0], 0
+        for n, blk in enumerate(order):
+            pos += int(cuts[n] - (cuts[n - 1] if n else 0))
+            starts[blk] = pos
+            pos += sizes[blk]
+        other = [int(rng.integers(0, depth - k + 1)) for k in (k1, k2)]
+        mm = []
+        for i, k in enumerate((k1, k2)):
+            a, b = (starts[i], other[i]) if which == 0 else (other[i], starts[i])
+            mm += [isa.header(isa.Opcode.MATMUL, 3), a | b << 16, k | 4 << 16, 0]
+        opcode = isa.Opcode.LOAD_A if which == 0 else isa.Opcode.LOAD_B
+        wpe = cfg.a_words_per_entry if which == 0 else cfg.b_words_per_entry
+        data = [int(w) for w in rng.integers(0, 2**31, size=count * wpe)]
+        load = [isa.header(opcode, 2 + count * wpe), starts[2], count, *data]
+        words = cmd_counters(clear=True) + mm + load + cmd_counters()
+        return cls(cfg, words, k1, k2, count)
+
+    def segment(self) -> Segment:
+        return Segment(self.words, 2 * _N_COUNTERS)
+
+    def problems(self, results, cycles, idx: int) -> list[str]:
+        answer = [w & 0xFFFFFFFF for w in results[_N_COUNTERS:]]
+        bad = CounterModel(self.cfg, self.k1 + self.k2, len(self.words) - 2).problems(
+            answer, f"probe #{idx}"
+        )
+        bound = 1.3 * max(self.k1 + self.k2, self.count) + 40
+        if answer[0] > bound:
+            bad.append(
+                f"probe #{idx}: a LOAD no MATMUL reads took {answer[0]} cycles with MATMULs "
+                f"of {self.k1} + {self.k2} slices and {self.count} entries (bound {bound:.0f})"
+            )
+        return bad
+
+
 def _junk_counters(words, code) -> tuple[bool, bool]:
     """(answers COUNTERS, clears them) for a junk command that got error ``code``."""
     hdr = words[0] & 0xFFFFFFFF
@@ -211,7 +279,7 @@ def fuzz_case(
             segments.append(batch.segment())
             checks.append((kind, batch))
             continue
-        junk = junk_command(cfg, rng)
+        junk = junk_command(cfg, rng, acc_k=model.acc_k)
         code, n_results = model.step(junk)
         executed = junk[0] & 0xFF == isa.Opcode.MATMUL and code in (
             isa.ErrorCode.NONE,
@@ -247,7 +315,7 @@ def check_case(checks: Sequence, results: Sequence) -> list[str]:
     for idx, (check, res) in enumerate(zip(checks, results, strict=True)):
         if check is None:
             continue
-        if check[0] in ("gemm", "program"):
+        if check[0] in ("gemm", "program", "probe"):
             problems += check[1].problems(res.results, res.cycles, idx)
             continue
         _, junk, code, (expect, care), counters = check

@@ -36,6 +36,7 @@ from macforge.sim import golden
 __all__ = [
     "random_requant",
     "fitted_requant",
+    "CHANNEL_STYLES",
     "random_operand",
     "requant_saturates",
     "requant_ref",
@@ -45,6 +46,7 @@ __all__ = [
     "gemm_case",
     "ProgramCase",
     "program_case",
+    "burst_case",
     "junk_command",
     "junk_shift_truncated",
 ]
@@ -143,12 +145,16 @@ def _ch_spread(rng, col, zp, lo, hi):
 
 
 def _ch_offset(rng, col, zp, lo, hi):
-    """A large bias and a small scale (right shift 8..24): acc + bias near 2**30, so the
-    high bits of x, of the product and of the rounding stage carry the result."""
-    e = int(rng.integers(8, 25))
+    """A large bias and a small scale: a random in-range output o, a right shift e of
+    8..30 with |o| * 2**e below 2**30 (often just below) and a normalised multiplier, so
+    |acc + bias| reaches 2**30 and the high bits of x, of the product and of the
+    rounding stage (its 'surely out of range' test) carry the result."""
+    o = int(rng.integers(lo, hi + 1)) - zp
+    e_max = max(8, 30 - int(np.ceil(np.log2(abs(o) + 1))))
+    e = e_max if rng.random() < 0.4 else int(rng.integers(8, e_max + 1))
     mult = int(rng.integers(2**30, 2**31)) * (1 if rng.random() < 0.85 else -1)
     scale = mult / 2**31 / 2**e
-    centre = rng.uniform(lo - 0.5, hi + 0.5)
+    centre = o + rng.uniform(-0.5, 0.5) + zp
     b = _fit_bias(round((centre - zp) / scale), round(float(col.mean())))
     return b, mult, -e
 
@@ -166,36 +172,58 @@ def _rdbp_sensitive(h: np.ndarray, e: int, up: bool) -> np.ndarray:
 
 def _ch_boundary(rng, col, zp, lo, hi):
     """One accumulator x placed where an error in the multiply shows: x * multiplier +
-    2**30 as close above (or below) a multiple of 2**31 as a search of 2**16 candidates
-    finds, so a small error in a partial product moves SaturatingRoundingDoublingHighMul
-    by one; with a right shift e of 1..8, also on a rounding edge of
-    RoundingDivideByPOT so the output moves too (else e = 0). The multiplier is
-    log-uniform in magnitude (2**4 .. 2**31, either sign), so the partial products of
-    the 16-bit halves take all sorts of values; the output stays inside the clamp."""
+    2**30 = 2**31 * H + d with d small, just above (or, from the other side, just below)
+    a multiple of 2**31, so an error of more than d in a partial product moves
+    SaturatingRoundingDoublingHighMul's H by one; with a right shift e > 0, H also sits on
+    a rounding edge of RoundingDivideByPOT, so the output moves too, and it stays inside
+    the clamp.
+
+    Constructed, not searched: for 256 multipliers m near a log-uniform magnitude
+    (2**4 .. 2**31, either sign) and every H of the in-range outputs, d is the least
+    value that makes 2**31 * H - 2**30 + d divisible by m (x is the quotient); the
+    smallest d wins (typically below 2**-16 |m|)."""
     r = int(rng.integers(len(col)))
-    e = 0 if rng.random() < 0.5 else int(rng.integers(1, 9))
-    mult = int(min(2 ** rng.uniform(4, 31), INT32_MAX)) * (1 if rng.random() < 0.6 else -1)
-    up = bool(rng.random() < 0.5)
+    e = 0 if rng.random() < 0.4 else int(rng.integers(1, 17))
+    up = bool(rng.random() < 0.5)  # d measured from below the next multiple instead
     o_lo, o_hi = lo - zp + 1, hi - zp - 1  # outputs that stay inside after a +-1 error
     if o_lo > o_hi:
         return _ch_spread(rng, col, zp, lo, hi)
     limit = 2**31 - 2**23  # |x| (acc + bias must not saturate)
-    ends = sorted(v * 2**e * 2**31 / mult for v in (o_lo - 0.5, o_hi + 0.5))
-    x0, x1 = max(-limit, int(np.ceil(ends[0]))), min(limit, int(np.floor(ends[1])))
-    if x0 > x1:
+    # |x| = |2**31 H / m| <= limit with |H| ~ |o| 2**e
+    o_abs = max(abs(o_lo), abs(o_hi), 1)
+    m_min = max(2**4, 2 ** (e + 31) * o_abs // limit + 1)
+    if m_min >= 2**31 - 256:
         return _ch_spread(rng, col, zp, lo, hi)
-    n = 1 << 16
-    x = np.arange(x0, x1 + 1) if x1 - x0 < n else rng.integers(x0, x1 + 1, size=n)
-    f = x.astype(np.int64) * mult + (1 << 30)
-    h = f >> 31
-    res = f & ((1 << 31) - 1)
-    dist = ((1 << 31) - 1 - res) if up else res
-    out = np.asarray(golden.rounding_divide_by_pot(h, e))
-    ok = _rdbp_sensitive(h, e, up) & (out >= o_lo) & (out <= o_hi)
+    # split log2|x * m| ~ 31 + e + log2|o| between x and m (both wide half the time,
+    # so every partial product of the 16-bit halves has random bits)
+    total = 31 + e + np.log2(rng.uniform(1, o_abs))
+    low = max(np.log2(m_min), total - 30.5)
+    mag = int(2 ** rng.uniform(low, max(low, min(31.0, total)))) - 256
+    m = (np.arange(max(mag, m_min), max(mag, m_min) + 256, dtype=np.int64))[:, None]
+    sign = 1 if rng.random() < 0.6 else -1
+    outs = np.arange(o_lo, o_hi + 1, dtype=np.int64)
+    if e == 0:
+        h = outs
+    else:  # H next to a rounding edge of RoundingDivideByPOT(H, e), output in range
+        near = ((outs << e) + (1 << (e - 1)))[:, None] + np.arange(-2, 2)[None, :]
+        h = near.ravel()
+        out = np.asarray(golden.rounding_divide_by_pot(h, e))
+        moved = np.asarray(golden.rounding_divide_by_pot(h + (1 if up else -1), e))
+        h = h[(out != moved) & (out >= o_lo) & (out <= o_hi)]
+        if h.size == 0:
+            return _ch_spread(rng, col, zp, lo, hi)
+    h = h[None, :]
+    # x * (sign m) = 2**31 H - 2**30 + d  (up: 2**31 (H + 1) - 2**30 - 1 - d)
+    target = (h << 31) - (1 << 30) if not up else ((h + 1) << 31) - (1 << 30) - 1
+    d = (-target) % m if not up else target % m
+    x = ((target + d) // m if not up else (target - d) // m) * sign
+    ok = np.abs(x) <= limit
     if not ok.any():
         return _ch_spread(rng, col, zp, lo, hi)
-    best = int(x[ok][np.argmin(dist[ok])])
-    return _fit_bias(best, int(col[r])), mult, -e
+    flat = np.flatnonzero(ok.ravel())
+    best = flat[np.argmin(d.ravel()[flat])]
+    i, j = np.unravel_index(best, ok.shape)
+    return _fit_bias(int(x[i, j]), int(col[r])), int(m[i, 0]) * sign, -e
 
 
 def _ch_tie(rng, col, zp, lo, hi):
@@ -218,35 +246,55 @@ def _ch_tie(rng, col, zp, lo, hi):
     return _fit_bias(2 * h, int(col[r])), mult, -e  # pragma: no cover (h out of range)
 
 
-def _ch_extreme(rng, col, zp, lo, hi):
-    """Extreme multipliers (INT32_MIN, +-INT32_MAX, +-2**30) with left shifts of 15..31
-    and x of both signs: the saturating paths (STATUS ``saturated``)."""
-    mult = int(rng.choice([INT32_MIN, INT32_MAX, -INT32_MAX, 2**30, -(2**30)]))
-    b = _fit_bias(int(rng.integers(-(2**12), 2**12)), round(float(col.mean())))
-    return b, mult, int(rng.integers(15, 32))
+def _ch_extreme(rng, col, zp, lo, hi, bit=None):
+    """Left shifts (1..31) with x = +-(2**j + a little) for j at and around the overflow
+    window of the shift (each bit of the requantiser's overflow test, from both sides;
+    ``bit`` picks j, with the shift putting it just inside or just below the window),
+    half the time (always with ``bit``) with a small multiplier (|m| < 128: saturated,
+    wrapped and exact x give different in-range outputs), else an extreme one
+    (INT32_MIN, +-INT32_MAX, +-2**30; SRDHM's INT32_MIN x INT32_MIN case): the
+    saturating paths (STATUS ``saturated``)."""
+    if bit is None:
+        left = int(rng.integers(1, 32)) if rng.random() < 0.5 else int(rng.integers(16, 32))
+        j = int(rng.integers(max(0, 28 - left), 31))
+    else:
+        j = bit
+        inside = rng.random() < 0.7 or j == 30
+        left = int(rng.integers(31 - j, 32)) if inside else 30 - j
+    x = min(2**j + int(rng.integers(0, 2 ** max(0, 30 - left))), INT32_MAX - 2**23)
+    x *= 1 if rng.random() < 0.5 else -1
+    if bit is not None or rng.random() < 0.5:
+        mult = int(rng.integers(16, 128)) * (1 if rng.random() < 0.5 else -1)
+    else:
+        mult = int(rng.choice([INT32_MIN, INT32_MIN, INT32_MAX, -INT32_MAX, 2**30, -(2**30)]))
+    return _fit_bias(x, int(col[int(rng.integers(len(col)))])), mult, left
 
 
-#: Per-channel styles of `fitted_requant` and their weights.
-_CHANNEL_STYLES = (
-    (_ch_spread, 0.45),
-    (_ch_offset, 0.15),
-    (_ch_boundary, 0.15),
-    (_ch_tie, 0.17),
-    (_ch_extreme, 0.08),
-)
+#: Per-channel styles of `fitted_requant`: name -> (function, weight).
+CHANNEL_STYLES = {
+    "spread": (_ch_spread, 0.35),
+    "offset": (_ch_offset, 0.15),
+    "boundary": (_ch_boundary, 0.25),
+    "tie": (_ch_tie, 0.15),
+    "extreme": (_ch_extreme, 0.10),
+}
 
 
-def fitted_requant(rng, acc: np.ndarray, *, zero_point: int | None = None):
+def fitted_requant(
+    rng, acc: np.ndarray, *, zero_point: int | None = None, style=None, sweep: bool = False
+):
     """Requantisation fitted to the accumulators ``acc`` (M, N): (bias int32 (N,),
     `Requant`).
 
-    Each channel takes one of `_CHANNEL_STYLES`: mostly `_ch_spread` (the channel's
+    Each channel takes one of `CHANNEL_STYLES`: mostly `_ch_spread` (the channel's
     accumulator span mapped onto the activation range, so the int8 outputs spread over
     many values instead of vanishing in a clamp; the encoding of the scale varies,
     `_scale_to_tflite`), else a large offset with a small scale, an accumulator on a
     rounding boundary of the multiply or of the right shift, or extreme saturating
     parameters. The zero point is random (or ``zero_point``), the activation range one
-    of `_activation_range`.
+    of `_activation_range`. ``style`` (a name of `CHANNEL_STYLES`) gives every channel
+    that style; with ``sweep`` the ``extreme`` style walks the overflow test's bit over
+    the channels (channels 2i and 2i + 1 probe bit 30 - i % 31).
     """
     acc = np.asarray(acc, dtype=np.int64)
     n = acc.shape[1]
@@ -255,11 +303,13 @@ def fitted_requant(rng, acc: np.ndarray, *, zero_point: int | None = None):
     bias = np.zeros(n, np.int64)
     mult = np.zeros(n, np.int64)
     shift = np.zeros(n, np.int64)
-    styles, weights = zip(*_CHANNEL_STYLES, strict=True)
-    picks = rng.choice(len(styles), size=n, p=np.array(weights) / sum(weights))
+    names = list(CHANNEL_STYLES)
+    weights = np.array([CHANNEL_STYLES[k][1] for k in names])
+    picks = rng.choice(names, size=n, p=weights / weights.sum()) if style is None else [style] * n
     for c in range(n):
         col = acc[:, c] if acc.shape[0] else np.zeros(1, np.int64)
-        bias[c], mult[c], shift[c] = styles[picks[c]](rng, col, zp, lo, hi)
+        extra = {"bit": 30 - (c // 2) % 31} if sweep and picks[c] == "extreme" else {}
+        bias[c], mult[c], shift[c] = CHANNEL_STYLES[picks[c]][0](rng, col, zp, lo, hi, **extra)
     return bias.astype(np.int32), Requant(mult, shift, zero_point=zp, act_min=lo, act_max=hi)
 
 
@@ -357,12 +407,24 @@ def program_slices(words) -> int:
 
 
 def make_gemm(
-    cfg: AccelConfig, rng, m: int, k: int, n: int, *, requant=True, fill=None, fitted=None
+    cfg: AccelConfig,
+    rng,
+    m: int,
+    k: int,
+    n: int,
+    *,
+    requant=True,
+    fill=None,
+    fitted=None,
+    style=None,
+    sweep=False,
 ) -> GemmCase:
     """A random (or ``fill``-constant) M x K x N GEMM compiled for ``cfg``, with its golden
     result: int32 (``requant=False``) or requantised int8. ``fitted`` (default: 80 %
     of the time) picks `fitted_requant` parameters, else `random_requant` with a random
-    bias (20 % of those any int32, saturating acc + bias)."""
+    bias (20 % of those any int32, saturating acc + bias); ``style`` forces fitted
+    parameters of that `CHANNEL_STYLES` style on every channel (``sweep``: see
+    `fitted_requant`)."""
     if fill is None:
         a = random_operand(rng, (m, k))
         b = random_operand(rng, (k, n))
@@ -373,8 +435,8 @@ def make_gemm(
     if not requant:
         prog = compile_gemm(cfg, a, b)
         return GemmCase(prog, acc, slices=program_slices(prog.words))
-    if fitted if fitted is not None else rng.random() < 0.8:
-        bias, rq = fitted_requant(rng, acc)
+    if style is not None or (fitted if fitted is not None else rng.random() < 0.8):
+        bias, rq = fitted_requant(rng, acc, style=style, sweep=sweep)
     else:
         bias = rng.integers(-(2**20), 2**20, size=n).astype(np.int32)
         if rng.random() < 0.2:
@@ -469,91 +531,97 @@ class _Machine:
         self.acc_known = False
 
 
-def program_case(cfg: AccelConfig, rng, tiles: int = 6) -> ProgramCase:
-    """A random program of about ``tiles`` stored tiles (see the module docstring),
-    with every stored tile, the STATUS flags and the slices predicted by `_Machine`.
+class _ProgramGen:
+    """Builds one `ProgramCase` command by command, predicting it with `_Machine`."""
 
-    Each tile is a chain of 1..3 MATMULs (the first clears the accumulators, unless the
-    chain continues the previous tile's; the others accumulate) of K = 1..~40 slices in
-    all (within ``max_k``), the last one storing raw or int8 with a random parameter
-    group and per-tile zero point and clamp. Before a MATMUL its A and B ranges are
-    loaded, often at addresses overlapping what the queued MATMULs read.
-    """
-    c = cfg
-    st = _Machine(c)
-    case = ProgramCase(config=c)
-    words = case.words
-    kmax = min(c.max_k, c.a_depth, c.b_depth, 40)
-    prev_ranges: list[tuple[int, int, int]] = []  # (a_addr, b_addr, k) of recent MATMULs
+    def __init__(self, cfg: AccelConfig, rng) -> None:
+        self.c, self.rng = cfg, rng
+        self.st = _Machine(cfg)
+        self.case = ProgramCase(config=cfg)
+        self.recent: list[tuple[int, int, int]] = []  # (a_addr, b_addr, k) of MATMULs
+        self.group: int | None = None  # group of the last int8 store
 
-    def load(opcode, addr: int, count: int) -> None:
-        is_a = opcode == isa.Opcode.LOAD_A
-        width = c.rows if is_a else c.cols
-        data = random_operand(rng, (count, width)).astype(np.int64)
-        words.extend(cmd_load(opcode, addr, data.astype(np.int8), c.bus_bytes))
-        buf, known = (st.a, st.known_a) if is_a else (st.b, st.known_b)
+    # -- buffers ------------------------------------------------------------------------
+    def load(self, which: int, addr: int, count: int) -> None:
+        c, st = self.c, self.st
+        opcode = isa.Opcode.LOAD_A if which == 0 else isa.Opcode.LOAD_B
+        width = c.rows if which == 0 else c.cols
+        data = random_operand(self.rng, (count, width)).astype(np.int64)
+        self.case.words.extend(cmd_load(opcode, addr, data.astype(np.int8), c.bus_bytes))
+        buf, known = (st.a, st.known_a) if which == 0 else (st.b, st.known_b)
         buf[addr : addr + count] = data
         known[addr : addr + count] = True
 
-    def pick_range(depth: int, k: int, which: int) -> int:
-        """Start address of a K-long range: overlapping a recent MATMUL's (hazard) or
-        anywhere; ``which`` 0 for A, 1 for B."""
-        if prev_ranges and rng.random() < 0.5:
-            base = prev_ranges[int(rng.integers(len(prev_ranges)))][which]
-            addr = base + int(rng.integers(-k + 1, k)) if k > 1 else base
+    def pick(self, which: int, k: int) -> int:
+        """Start of a K-long A (``which`` 0) or B range: often overlapping a range a
+        recent MATMUL reads (a LOAD there must wait for it), else anywhere."""
+        depth = self.c.a_depth if which == 0 else self.c.b_depth
+        rng = self.rng
+        if self.recent and rng.random() < 0.6:
+            base, kk = (lambda r: (r[which], r[2]))(
+                self.recent[int(rng.integers(len(self.recent)))]
+            )
+            # around its start or its end (the hazard's edges)
+            edge = base if rng.random() < 0.5 else base + kk - k
+            addr = edge + int(rng.integers(-2, 3))
             return int(np.clip(addr, 0, depth - k))
         return int(rng.integers(0, depth - k + 1))
 
-    def ensure(depth: int, k: int, which: int) -> int:
-        """An address whose K entries this program has loaded (loading them if needed)."""
-        known = st.known_a if which == 0 else st.known_b
-        opcode = isa.Opcode.LOAD_A if which == 0 else isa.Opcode.LOAD_B
-        addr = pick_range(depth, k, which)
-        if known[addr : addr + k].all() and rng.random() < 0.3:
-            return addr  # reuse what is there
-        # load the range, sometimes in two commands, sometimes a bit more around it
+    def ensure(self, which: int, k: int, reuse: float = 0.4) -> int:
+        """An address whose K entries this program has loaded (loading them, in one or
+        two LOADs with a little extra around, unless it may reuse what is there)."""
+        depth = self.c.a_depth if which == 0 else self.c.b_depth
+        known = self.st.known_a if which == 0 else self.st.known_b
+        rng = self.rng
+        addr = self.pick(which, k)
+        if known[addr : addr + k].all() and rng.random() < reuse:
+            return addr
         lo = max(0, addr - int(rng.integers(0, 3)))
         hi = min(depth, addr + k + int(rng.integers(0, 3)))
+        parts = [(lo, hi)]
         if hi - lo > 1 and rng.random() < 0.3:
             mid = int(rng.integers(lo + 1, hi))
             parts = [(mid, hi), (lo, mid)] if rng.random() < 0.5 else [(lo, mid), (mid, hi)]
-        else:
-            parts = [(lo, hi)]
         for p0, p1 in parts:
-            load(opcode, p0, p1 - p0)
+            self.load(which, p0, p1 - p0)
         return addr
 
-    def load_params(group: int, acc: np.ndarray) -> tuple[int, int, int]:
-        """LOAD_PARAM fitted to ``acc`` for ``group``; (zero point, act_min, act_max)."""
-        if rng.random() < 0.8:
-            bias, rq = fitted_requant(rng, acc)
-            mult, shift = rq.multiplier, rq.shift.copy()
-            consts = (rq.zero_point, rq.act_min, rq.act_max)
+    def known_range(self, which: int, k: int) -> int | None:
+        """A loaded K-long range, or None."""
+        known = self.st.known_a if which == 0 else self.st.known_b
+        starts = np.flatnonzero(np.convolve(known, np.ones(k, int), "valid") == k)
+        return int(self.rng.choice(starts)) if starts.size else None
+
+    # -- parameters ---------------------------------------------------------------------
+    def load_params(self, group: int, acc: np.ndarray, style=None) -> tuple[int, int, int]:
+        """LOAD_PARAM for ``group`` (fitted to ``acc`` 80 % of the time); sometimes it
+        starts a group early or runs on into the next one, and ~10 % of the shift words
+        carry junk above bit 5 (stored truncated, STATUS ``shift_truncated``).
+        ``style``: fitted, all channels of that `CHANNEL_STYLES` style. Returns the
+        tile's (zero point, act_min, act_max)."""
+        c, rng, st = self.c, self.rng, self.st
+        if style is not None or rng.random() < 0.8:
+            bias, rq = fitted_requant(rng, acc, style=style)
         else:
             rq = random_requant(rng, c.cols)
             bias = rng.integers(-(2**24), 2**24, size=c.cols)
             if rng.random() < 0.2:
                 bias = rng.integers(INT32_MIN, INT32_MAX + 1, size=c.cols)
-            mult, shift = rq.multiplier, rq.shift.copy()
-            if rng.random() < 0.3:
-                shift[int(rng.integers(c.cols))] = SHIFT_MIN  # -32: a right shift by 32
-            consts = (rq.zero_point, rq.act_min, rq.act_max)
-        shift_words = shift.astype(np.int64).copy()
+        mult, shift = rq.multiplier, rq.shift.astype(np.int64).copy()
+        if rng.random() < 0.1:
+            shift[int(rng.integers(c.cols))] = SHIFT_MIN  # -32: a right shift by 32
         for ch in range(c.cols):
             if rng.random() < 0.1:  # junk in bits 6..31: stored truncated to 6 bits
-                word = (int(shift_words[ch]) & 0x3F) | int(rng.integers(1, 2**26)) << 6
+                word = (int(shift[ch]) & 0x3F) | int(rng.integers(1, 2**26)) << 6
                 word -= 2**32 if word >= 2**31 else 0
-                case.shift_truncated |= not SHIFT_MIN <= word <= SHIFT_MAX
-                shift_words[ch] = word
-        # the records start at group * cols: sometimes a group early, sometimes running
-        # on into the next group
+                self.case.shift_truncated |= not SHIFT_MIN <= word <= SHIFT_MAX
+                shift[ch] = word
         start = group - 1 if group > 0 and rng.random() < 0.2 else group
         post = (
             int(rng.integers(1, c.cols + 1))
             if group + 1 < c.param_depth and rng.random() < 0.2
             else 0
         )
-        before = (group - start) * c.cols
 
         def others(size):
             return (
@@ -562,87 +630,224 @@ def program_case(cfg: AccelConfig, rng, tiles: int = 6) -> ProgramCase:
                 rng.integers(-20, 5, size=size),
             )
 
-        pre_f, post_f = others(before), others(post)
+        before, after = others((group - start) * c.cols), others(post)
         fields = [
             np.concatenate([p, mid, q]).astype(np.int64)
-            for p, mid, q in zip(pre_f, (bias, mult, shift_words), post_f, strict=True)
+            for p, mid, q in zip(before, (bias, mult, shift), after, strict=True)
         ]
-        words.extend(cmd_load_params(start, *fields, c.bus_bytes))
+        self.case.words.extend(cmd_load_params(start, *fields, c.bus_bytes))
         ch0 = start * c.cols
         for i in range(len(fields[0])):
             st.bias[ch0 + i] = int(fields[0][i])
             st.mult[ch0 + i] = int(fields[1][i])
             st.shift[ch0 + i] = _sign6(int(fields[2][i]))
             st.known_p[ch0 + i] = True
-        return consts
+        return rq.zero_point, rq.act_min, rq.act_max
 
-    made = 0
-    while made < tiles:
-        chain = min(int(rng.integers(1, 4)), kmax)
-        k_total = int(rng.integers(chain, kmax + 1))
-        cuts = sorted(int(x) for x in rng.choice(k_total - 1, size=chain - 1, replace=False) + 1)
+    # -- MATMUL -------------------------------------------------------------------------
+    def matmul(self, a_addr, b_addr, k, *, first, store, raw, group=0, consts=None) -> None:
+        """One MATMUL (``first``: clear the accumulators) and what it stores."""
+        c, st, rng, case = self.c, self.st, self.rng, self.case
+        part = st.a[a_addr : a_addr + k].T @ st.b[b_addr : b_addr + k]
+        st.acc, st.acc_k = (part, k) if first else (st.acc + part, st.acc_k + k)
+        flags = 0 if first else int(isa.MatmulFlags.ACCUMULATE)
+        zp, lo, hi = consts or (0, -128, 127)
+        if store:
+            flags |= int(isa.MatmulFlags.STORE)
+        elif rng.random() < 0.2:
+            flags |= int(isa.MatmulFlags.RAW)  # RAW without STORE: no effect
+        if raw:
+            flags |= int(isa.MatmulFlags.RAW)
+            group = int(rng.integers(0, 256))  # ignored for raw stores
+            zp, lo, hi = (int(v) for v in rng.integers(-128, 128, size=3))  # no clamp check
+        args = isa.MatmulArgs(a_addr, b_addr, k, flags, group, zp, lo, hi)
+        case.words.extend(cmd_matmul(args))
+        case.slices += k
+        self.recent = [*self.recent[-1:], (a_addr, b_addr, k)]
+        if not store:
+            return
+        if raw:
+            case.tiles.append((True, st.acc.astype(np.int32)))
+            return
+        sl = slice(group * c.cols, (group + 1) * c.cols)
+        bias, mult, shift = st.bias[sl], st.mult[sl], st.shift[sl]
+        case.tiles.append((False, requant_ref(st.acc, bias, mult, shift, zp, lo, hi)))
+        case.saturated |= requant_saturates(st.acc, bias, shift)
+        self.group = group
+
+    def int8_group(self) -> int:
+        """Parameter group for an int8 store: often the last one's (its LOAD_PARAM must
+        wait for that store), else any."""
+        if self.group is not None and self.rng.random() < 0.4:
+            return self.group
+        return int(self.rng.integers(0, self.c.param_depth))
+
+    def tile(self, kmax: int) -> bool:
+        """A chain of 1..3 MATMULs of K = 1..kmax slices in all (sometimes exactly
+        ``max_k``; sometimes continuing the previous accumulators), its last one storing
+        raw, int8 or (10 %) nothing. True if it stored."""
+        c, st, rng = self.c, self.st, self.rng
+        top = min(c.max_k, c.a_depth, c.b_depth)
+        k_total = top if rng.random() < 0.05 else int(rng.integers(1, kmax + 1))
+        chain = min(int(rng.integers(1, 4)), k_total)
+        cuts = sorted(int(x) + 1 for x in rng.choice(k_total - 1, size=chain - 1, replace=False))
         ks = np.diff([0, *cuts, k_total]).astype(int).tolist()
-        continue_prev = st.acc_known and st.acc_k + k_total <= c.max_k and rng.random() < 0.15
+        cont = st.acc_known and st.acc_k + k_total <= c.max_k and rng.random() < 0.15
         store = rng.random() < 0.9
         raw = store and rng.random() < 0.4
+        group = self.int8_group() if store and not raw else 0
+        early = store and not raw and rng.random() < 0.5  # LOAD_PARAM before the loads
+        consts = None
+        words = self.case.words
         for idx, k in enumerate(ks):
-            a_addr = ensure(c.a_depth, k, 0)
-            b_addr = ensure(c.b_depth, k, 1)
-            first = idx == 0 and not continue_prev
-            part = st.a[a_addr : a_addr + k].T @ st.b[b_addr : b_addr + k]
-            if first:
-                st.acc, st.acc_k = part, k
-            else:
-                st.acc, st.acc_k = st.acc + part, st.acc_k + k
-            st.acc_known = True
             last = idx == len(ks) - 1
-            flags = 0 if first else int(isa.MatmulFlags.ACCUMULATE)
-            group, zp, lo, hi = 0, 0, -128, 127
-            if last and store:
-                flags |= int(isa.MatmulFlags.STORE)
-                if raw:
-                    flags |= int(isa.MatmulFlags.RAW)
-                    group = int(rng.integers(0, 256))  # ignored for raw stores
-                    zp, lo, hi = (int(v) for v in rng.integers(-128, 128, size=3))
-                else:
-                    group = int(rng.integers(0, c.param_depth))
-                    sl = slice(group * c.cols, (group + 1) * c.cols)
-                    if not st.known_p[sl].all() or rng.random() < 0.7:
-                        zp, lo, hi = load_params(group, st.acc)
-                    else:  # reuse the group's parameters with new tile constants
-                        zp = int(rng.integers(-128, 128))
-                        lo, hi = _activation_range(rng, zp)
-            elif rng.random() < 0.2:
-                flags |= int(isa.MatmulFlags.RAW)  # RAW without STORE: no effect
-            words.extend(
-                cmd_matmul(
-                    isa.MatmulArgs(
-                        a_addr=a_addr,
-                        b_addr=b_addr,
-                        k=k,
-                        flags=flags,
-                        group=group,
-                        zero_point=zp,
-                        act_min=lo,
-                        act_max=hi,
-                    )
-                )
+            before_loads = len(words)
+            order = (0, 1) if rng.random() < 0.5 else (1, 0)
+            addrs = {which: self.ensure(which, k) for which in order}
+            first = idx == 0 and not cont
+            if last and store and not raw:
+                nxt = st.a[addrs[0] : addrs[0] + k].T @ st.b[addrs[1] : addrs[1] + k]
+                mark = len(words)
+                consts = self.param_consts(group, nxt if first else st.acc + nxt)
+                if early:  # the LOAD_PARAM goes before this MATMUL's loads
+                    chunk = words[mark:]
+                    del words[mark:]
+                    words[before_loads:before_loads] = chunk
+            st.acc_known = True
+            self.matmul(
+                addrs[0],
+                addrs[1],
+                k,
+                first=first,
+                store=last and store,
+                raw=last and raw,
+                group=group,
+                consts=consts,
             )
-            case.slices += k
-            prev_ranges.append((a_addr, b_addr, k))
-            del prev_ranges[:-2]
-            if last and store:
-                if raw:
-                    case.tiles.append((True, st.acc.astype(np.int32)))
-                else:
-                    sl = slice(group * c.cols, (group + 1) * c.cols)
-                    bias, mult, shift = st.bias[sl], st.mult[sl], st.shift[sl]
-                    want = requant_ref(st.acc, bias, mult, shift, zp, lo, hi)
-                    case.tiles.append((False, want))
-                    case.saturated |= requant_saturates(st.acc, bias, shift)
-        made += 1 if store else 0
-    case.acc_k = st.acc_k
-    return case
+        return store
+
+    def param_consts(self, group: int, acc) -> tuple[int, int, int]:
+        """The tile constants for an int8 store on ``group``: new parameters fitted to
+        ``acc`` (or, ``acc`` None, to the accumulators before this chain) unless the
+        group is loaded and may be reused (new zero point and clamp then)."""
+        c, st, rng = self.c, self.st, self.rng
+        sl = slice(group * c.cols, (group + 1) * c.cols)
+        if st.known_p[sl].all() and rng.random() < 0.3:
+            zp = int(rng.integers(-128, 128))
+            return (zp, *_activation_range(rng, zp))
+        ref = st.acc if acc is None else acc
+        return self.load_params(group, ref)
+
+    def burst(self) -> None:
+        """2..5 short storing MATMULs (K 1..4) back to back on loaded data, raw and int8
+        mixed, each with new tile constants: store descriptors queue up (both entries of
+        the store queue), tiles with other constants wait for the requantiser, a LOAD_PARAM
+        of a group a queued store still needs must wait."""
+        rng = self.rng
+        for _ in range(int(rng.integers(2, 6))):
+            k = int(rng.integers(1, 5))
+            a_addr, b_addr = self.known_range(0, k), self.known_range(1, k)
+            if a_addr is None or b_addr is None:
+                return
+            raw = rng.random() < 0.35
+            group, consts = 0, None
+            if not raw:
+                group = self.int8_group()
+                nxt = self.st.a[a_addr : a_addr + k].T @ self.st.b[b_addr : b_addr + k]
+                consts = self.param_consts(group, nxt)
+            self.st.acc_known = True
+            self.matmul(
+                a_addr, b_addr, k, first=True, store=True, raw=raw, group=group, consts=consts
+            )
+
+    def hazard(self) -> None:
+        """Two MATMULs on loaded data back to back (the second queues behind the first),
+        then a LOAD of new data over a few entries one of them still has to read (at its
+        first entries, its middle or its last ones) and a MATMUL on that data: the LOAD
+        must wait until they are read, whichever range and edge it hits."""
+        rng, st = self.rng, self.st
+        k1, k2 = int(rng.integers(8, 41)), int(rng.integers(1, 41))
+        r1 = self.known_range(0, k1), self.known_range(1, k1)
+        r2 = self.known_range(0, k2), self.known_range(1, k2)
+        if None in (*r1, *r2):
+            return
+        raw2 = rng.random() < 0.5
+        group, consts = 0, None
+        if not raw2:
+            group = self.int8_group()
+            consts = self.param_consts(group, st.a[r2[0] : r2[0] + k2].T @ st.b[r2[1] : r2[1] + k2])
+        st.acc_known = True
+        self.matmul(*r1, k1, first=True, store=True, raw=True)
+        self.matmul(*r2, k2, first=True, store=True, raw=raw2, group=group, consts=consts)
+        which = int(rng.integers(2))
+        base, kk = (r1[which], k1) if rng.random() < 0.5 else (r2[which], k2)
+        n = int(rng.integers(1, 9))
+        edge = int(rng.integers(3))
+        addr = (
+            base - int(rng.integers(0, n)),
+            base + kk // 2,
+            base + kk - int(rng.integers(1, n + 1)),
+        )[edge]
+        depth = self.c.a_depth if which == 0 else self.c.b_depth
+        addr = int(np.clip(addr, 0, depth - n))
+        self.load(which, addr, n)
+        other = self.known_range(1 - which, n)
+        if other is not None:
+            pair = (addr, other) if which == 0 else (other, addr)
+            self.matmul(*pair, n, first=True, store=True, raw=True)
+
+
+def burst_case(cfg: AccelConfig, rng, tiles: int) -> ProgramCase:
+    """Loads of a few A and B entries and up to four parameter groups, then ``tiles``
+    storing MATMULs of K = 1..4 on them, half raw, half int8 repeating one of four
+    templates whose parameters are fitted to their accumulators (`fitted_requant`, two
+    of them all ``boundary`` style): little
+    command traffic for a lot of results, so under result back-pressure the engine and
+    the requantiser mostly wait (the COUNTERS ``stalls`` grow about as fast as
+    ``cycles``, every requantiser stage holds its item)."""
+    gen = _ProgramGen(cfg, rng)
+    st = gen.st
+    gen.load(0, 0, 8)
+    gen.load(1, 0, 8)
+    templates = []
+    for group in range(min(4, cfg.param_depth)):
+        k = int(rng.integers(1, 5))
+        a, b = (int(x) for x in rng.integers(0, 9 - k, size=2))
+        style = "boundary" if group % 2 else None
+        consts = gen.load_params(group, st.a[a : a + k].T @ st.b[b : b + k], style=style)
+        templates.append((a, b, k, group, consts))
+    for _ in range(tiles):
+        if rng.random() < 0.5:
+            a, b, k, group, consts = templates[int(rng.integers(len(templates)))]
+            gen.matmul(a, b, k, first=True, store=True, raw=False, group=group, consts=consts)
+        else:
+            k = int(rng.integers(1, 5))
+            a, b = (int(x) for x in rng.integers(0, 9 - k, size=2))
+            gen.matmul(a, b, k, first=True, store=True, raw=True)
+    gen.case.acc_k = st.acc_k
+    return gen.case
+
+
+def program_case(cfg: AccelConfig, rng, tiles: int = 6) -> ProgramCase:
+    """A random free-form program of about ``tiles`` tiles (see the module docstring),
+    with every stored tile, the STATUS flags and the K-slices predicted by a reference
+    model of the ISA state (`_Machine`).
+
+    Tiles are MATMUL chains over freshly loaded ranges (`_ProgramGen.tile`; loads often
+    overlap what queued MATMULs read), with short back-to-back bursts
+    (`_ProgramGen.burst`) and deliberate load-over-queued-MATMUL hazards
+    (`_ProgramGen.hazard`) in between.
+    """
+    gen = _ProgramGen(cfg, rng)
+    kmax = min(cfg.max_k, cfg.a_depth, cfg.b_depth, 40)
+    for _ in range(tiles):
+        gen.tile(kmax)
+        if rng.random() < 0.3:
+            gen.burst()
+        if rng.random() < 0.3:
+            gen.hazard()
+    gen.case.acc_k = gen.st.acc_k
+    return gen.case
 
 
 # -- junk ------------------------------------------------------------------------------------
@@ -665,9 +870,17 @@ def junk_shift_truncated(cfg: AccelConfig, words, code) -> bool:
     return False
 
 
-def junk_command(cfg: AccelConfig, rng) -> list[int]:
-    """One well-framed command that is usually wrong in some way."""
-    kind = rng.integers(0, 13)
+def junk_command(cfg: AccelConfig, rng, acc_k: int | None = None) -> list[int]:
+    """One well-framed command that is usually wrong in some way. ``acc_k``: the
+    array's K count so far (`sim.isa_model.IsaModel.acc_k`), to aim accumulations at
+    exactly ``max_k`` and ``max_k + 1`` slices (the ACC_OVERFLOW edge)."""
+    kind = rng.integers(0, 14)
+    if kind == 13 and acc_k is not None:  # a raw MATMUL ending at max_k or max_k + 1
+        top = min(cfg.a_depth, cfg.b_depth)
+        end = cfg.max_k + int(rng.integers(0, 2))
+        accumulate = 0 < acc_k < end and end - acc_k <= top and rng.random() < 0.7
+        k = end - acc_k if accumulate else min(end, top)
+        return [isa.header(isa.Opcode.MATMUL, 3), 0, k | (4 | int(accumulate)) << 16, 0]
     word_max = 2**cfg.bus_bits
     rnd = lambda n: [int(x) for x in rng.integers(0, 2**31, size=n)]  # noqa: E731
     if kind == 0:  # unknown opcode, random payload
