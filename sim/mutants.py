@@ -42,9 +42,11 @@ TEST_STEPS = 64
 #: Chance of an idle cycle before a command word, and of the result stream's ready being
 #: low in a cycle: the back-pressure exercises every hold path of the store pipeline.
 IDLE_PROB, STALL_PROB = 0.1, 0.3
+#: Commands of each junk kind (`sim.stimulus.junk_command`) after the fuzzed stream.
+JUNK_REPEATS = 8
 #: Stage 2 (`long_run_set`): raw tiles in all, tiles between COUNTERS reads, and the
 #: chance of the result stream's ready being low in a cycle.
-LONG_TILES, LONG_EVERY, LONG_STALL_PROB = 5000, 100, 0.95
+LONG_TILES, LONG_EVERY, LONG_STALL_PROB = 6000, 100, 0.95
 
 
 def _yosys() -> str:
@@ -173,22 +175,28 @@ def test_set(config: AccelConfig, seed: int) -> tuple[list, list]:
 
     A fuzz stream of `TEST_STEPS` steps (`sim.soak.fuzz_case`: junk commands of every
     error kind with their whole STATUS word, valid STATUS / COUNTERS, compiled GEMMs and
-    free-form programs with COUNTERS and STATUS around them), then one segment of work
+    free-form programs with COUNTERS and STATUS around them), every junk kind
+    `JUNK_REPEATS` times more (`sim.soak.junk_sweep`), then one segment of work
     back to back (`sim.soak.Batch`): raw and requantised GEMMs with extreme operands at
     a long K (the accumulator's and the requantiser's high bits), edge tiles (M and N
     not multiples of the array, K = 1), more column tiles than parameter groups (group
     reuse), wide GEMMs whose every channel takes one requantiser corner style
     (`sim.stimulus.CHANNEL_STYLES`), random shapes, and free-form programs
     (`sim.stimulus.program_case`: hazards, accumulate chains, parameter loads across
-    groups, truncated shift words); last, LOADs into ranges no queued MATMUL reads,
-    timed (`sim.soak.LoadOverlapProbe`: they must not wait).
+    groups, truncated shift words; `sim.stimulus.hazard_case`: LOADs over the edges of
+    running and queued MATMULs' ranges); then GEMMs whose sums saturate in the requantiser's
+    first stage only, each with its own STATUS; last, LOADs into ranges no queued
+    MATMUL reads, timed (`sim.soak.LoadOverlapProbe`: they must not wait).
     """
-    from macforge.sim.soak import Batch, FuzzState, LoadOverlapProbe, fuzz_case
-    from macforge.sim.stimulus import make_gemm, program_case
+    from macforge.sim.soak import Batch, FuzzState, LoadOverlapProbe, fuzz_case, junk_sweep
+    from macforge.sim.stimulus import hazard_case, make_gemm, program_case
 
     rng = np.random.default_rng(seed)
     state = FuzzState.reset(config)
     segments, checks = fuzz_case(config, rng, TEST_STEPS, state=state)
+    more = junk_sweep(config, rng, JUNK_REPEATS, state=state)  # every error kind, often
+    segments += more[0]
+    checks += more[1]
     r, c = config.rows, config.cols
     k_long = min(config.max_k, config.a_depth, config.b_depth, 100)
     cases = [
@@ -206,19 +214,26 @@ def test_set(config: AccelConfig, seed: int) -> tuple[list, list]:
         make_gemm(config, rng, 2 * r, int(rng.integers(1, 9)), 16 * c, style=style)
         for style in ("offset", "boundary", "boundary", "boundary", "tie", "extreme")
     ]
-    # the overflow test of the left shift, bit by bit under random shifts (248 channels:
-    # each bit four times on each of two lanes)
-    cases += [make_gemm(config, rng, r, 2, 248, style="extreme", sweep=True) for _ in range(2)]
+    # the overflow test of the left shift, bit by bit under random shifts (264 channels:
+    # each bit, and x = 0 and -1, four times on each of two lanes)
+    cases += [make_gemm(config, rng, r, 2, 264, style="extreme", sweep=True) for _ in range(2)]
     for _ in range(6):
         m, n = (int(x) for x in rng.integers(1, 3 * max(r, c), size=2))
         k = int(rng.integers(1, k_long + 1))
         cases.append(make_gemm(config, rng, m, k, n, requant=bool(rng.random() < 0.7)))
     cases += [program_case(config, rng, tiles=8) for _ in range(4)]
+    cases += [hazard_case(config, rng, 40) for _ in range(2)]
     order = rng.permutation(len(cases))
     batch = Batch(config, [cases[i] for i in order], state.counters)
+    state.counters = batch.after()
     segments.append(batch.segment())
     checks.append(("gemm", batch))
-    for _ in range(16):  # a LOAD no queued MATMUL reads must not wait (timing)
+    for _ in range(2):  # saturation in the first stage only: STATUS must report it
+        s1 = Batch(config, [make_gemm(config, rng, r, 4, 4 * c, style="s1sat")], state.counters)
+        state.counters = s1.after()
+        segments.append(s1.segment())
+        checks.append(("gemm", s1))
+    for _ in range(48):  # a LOAD no queued MATMUL reads must not wait (timing)
         probe = LoadOverlapProbe.make(config, rng)
         segments.append(probe.segment())
         checks.append(("probe", probe))
@@ -252,7 +267,7 @@ def long_run_set(config: AccelConfig, seed: int) -> tuple[list, list]:
     r, c = config.rows, config.cols
     styled = [
         make_gemm(config, rng, r, int(rng.integers(1, 9)), 16 * c, style=style)
-        for style in ("boundary",) * 6 + ("tie", "tie", "offset", "extreme")
+        for style in ("boundary",) * 10 + ("tie", "tie", "offset", "extreme")
     ]
     # (the long run's flags are cleared first; the COUNTERS hold its totals)
     segments.append(Segment(cmd_status(clear=True), 1))

@@ -27,6 +27,7 @@ from macforge.hw.config import AccelConfig
 from macforge.sim import runner
 from macforge.sim.isa_model import IsaModel
 from macforge.sim.stimulus import (
+    JUNK_KINDS,
     GemmCase,
     junk_command,
     junk_shift_truncated,
@@ -45,6 +46,7 @@ __all__ = [
     "CounterModel",
     "FuzzState",
     "LoadOverlapProbe",
+    "junk_sweep",
 ]
 
 #: Every how many steps of a fuzz stream a compiled GEMM goes in (step GEMM_EVERY - 1),
@@ -180,15 +182,17 @@ class LoadOverlapProbe:
         would be)."""
         depth = min(cfg.a_depth, cfg.b_depth)
         span = min(120, depth // 2)
-        k1 = int(rng.integers(span // 4, span // 2 + 1))
-        k2 = int(rng.integers(1, span - k1 + 1))
-        count = int(rng.integers(span * 2 // 3, span + 1))
+        k1 = int(rng.integers(span // 4, span + 1))
+        k2 = int(rng.integers(1, max(1, span - k1) + 1))
+        count = int(rng.integers(span // 2, span + 1))
         which = int(rng.integers(2))  # 0: LOAD_A, 1: LOAD_B
         # the three blocks in a random order with random gaps (in the loaded buffer)
         sizes = [k1, k2, count]
         order = rng.permutation(3)
         free = depth - sum(sizes)
         cuts = np.sort(rng.integers(0, free + 1, size=3))
+        if rng.random() < 0.5:  # blocks next to each other: the hazard test's edges
+            cuts = np.minimum(np.cumsum(rng.integers(0, 3, size=3)), free)
         starts, pos = [0, 0, 0], 0
         for n, blk in enumerate(order):
             pos += int(cuts[n] - (cuts[n - 1] if n else 0))
@@ -246,6 +250,49 @@ class FuzzState:
         return cls(IsaModel(cfg), CounterModel(cfg))
 
 
+def _junk_step(cfg: AccelConfig, rng, state: FuzzState, kind: int | None = None):
+    """(segment, check) of one junk command (`sim.stimulus.junk_command`, of ``kind``)
+    followed by STATUS with clear, the models in ``state`` updated."""
+    model = state.model
+    junk = junk_command(cfg, rng, acc_k=model.acc_k, kind=kind)
+    code, n_results = model.step(junk)
+    executed = junk[0] & 0xFF == isa.Opcode.MATMUL and code in (
+        isa.ErrorCode.NONE,
+        isa.ErrorCode.ACC_OVERFLOW,
+    )
+    counters = state.counters
+    counters.slices += (junk[2] & 0xFFFF) if executed else 0
+    counters.words += len(junk)
+    answer = None
+    reads, clears = _junk_counters(junk, code)
+    if reads:
+        answer = CounterModel(cfg, counters.slices, counters.words)
+        if clears:
+            state.counters = counters = CounterModel(cfg)
+    expect = status_word(
+        code,
+        1 if code else 0,
+        acc_overflow=code == isa.ErrorCode.ACC_OVERFLOW,
+        shift_truncated=junk_shift_truncated(cfg, junk, code),
+    )
+    # an executed int8 store of junk data requantises whatever group 0 holds
+    int8_store = executed and (junk[2] >> 16) & 6 == isa.MatmulFlags.STORE
+    care = ~status_word(saturated=True) if int8_store else -1
+    counters.words += len(cmd_status(True))
+    segment = Segment(junk + cmd_status(clear=True), n_results + 1)
+    return segment, ("junk", junk, code, (expect, care), answer)
+
+
+def junk_sweep(
+    cfg: AccelConfig, rng, repeats: int, *, state: FuzzState
+) -> tuple[list[Segment], list]:
+    """(segments, checks): every kind of `sim.stimulus.junk_command` ``repeats`` times,
+    in random order, each followed by STATUS with clear (see `fuzz_case`)."""
+    kinds = rng.permutation(np.repeat(np.arange(JUNK_KINDS), repeats))
+    pairs = [_junk_step(cfg, rng, state, int(k)) for k in kinds]
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
 def fuzz_case(
     cfg: AccelConfig, rng, steps: int, *, state: FuzzState | None = None
 ) -> tuple[list[Segment], list]:
@@ -279,33 +326,9 @@ def fuzz_case(
             segments.append(batch.segment())
             checks.append((kind, batch))
             continue
-        junk = junk_command(cfg, rng, acc_k=model.acc_k)
-        code, n_results = model.step(junk)
-        executed = junk[0] & 0xFF == isa.Opcode.MATMUL and code in (
-            isa.ErrorCode.NONE,
-            isa.ErrorCode.ACC_OVERFLOW,
-        )
-        counters = state.counters
-        counters.slices += (junk[2] & 0xFFFF) if executed else 0
-        counters.words += len(junk)
-        answer = None
-        reads, clears = _junk_counters(junk, code)
-        if reads:
-            answer = CounterModel(cfg, counters.slices, counters.words)
-            if clears:
-                state.counters = counters = CounterModel(cfg)
-        expect = status_word(
-            code,
-            1 if code else 0,
-            acc_overflow=code == isa.ErrorCode.ACC_OVERFLOW,
-            shift_truncated=junk_shift_truncated(cfg, junk, code),
-        )
-        # an executed int8 store of junk data requantises whatever group 0 holds
-        int8_store = executed and (junk[2] >> 16) & 6 == isa.MatmulFlags.STORE
-        care = ~status_word(saturated=True) if int8_store else -1
-        counters.words += len(cmd_status(True))
-        segments.append(Segment(junk + cmd_status(clear=True), n_results + 1))
-        checks.append(("junk", junk, code, (expect, care), answer))
+        segment, check = _junk_step(cfg, rng, state)
+        segments.append(segment)
+        checks.append(check)
     return segments, checks
 
 

@@ -47,7 +47,9 @@ __all__ = [
     "ProgramCase",
     "program_case",
     "burst_case",
+    "hazard_case",
     "junk_command",
+    "JUNK_KINDS",
     "junk_shift_truncated",
 ]
 
@@ -249,7 +251,9 @@ def _ch_tie(rng, col, zp, lo, hi):
 def _ch_extreme(rng, col, zp, lo, hi, bit=None):
     """Left shifts (1..31) with x = +-(2**j + a little) for j at and around the overflow
     window of the shift (each bit of the requantiser's overflow test, from both sides;
-    ``bit`` picks j, with the shift putting it just inside or just below the window),
+    ``bit`` picks j, with the shift putting it just inside or just below the window,
+    or (-1, -2) x = 0 or -1, which fit every shift, 31 half the time; without ``bit``
+    sometimes x = 0 or -1 too),
     half the time (always with ``bit``) with a small multiplier (|m| < 128: saturated,
     wrapped and exact x give different in-range outputs), else an extreme one
     (INT32_MIN, +-INT32_MAX, +-2**30; SRDHM's INT32_MIN x INT32_MIN case): the
@@ -257,17 +261,35 @@ def _ch_extreme(rng, col, zp, lo, hi, bit=None):
     if bit is None:
         left = int(rng.integers(1, 32)) if rng.random() < 0.5 else int(rng.integers(16, 32))
         j = int(rng.integers(max(0, 28 - left), 31))
+    elif bit < 0:  # x = 0 or -1 (bit -1, -2): they fit every shift, even 31
+        left = 31 if rng.random() < 0.5 else int(rng.integers(1, 32))
+        j = 0
     else:
         j = bit
         inside = rng.random() < 0.7 or j == 30
         left = int(rng.integers(31 - j, 32)) if inside else 30 - j
     x = min(2**j + int(rng.integers(0, 2 ** max(0, 30 - left))), INT32_MAX - 2**23)
     x *= 1 if rng.random() < 0.5 else -1
+    if bit is not None and bit < 0:
+        x = bit + 1
+    elif bit is None and rng.random() < 0.15:
+        x = int(rng.integers(-1, 1))
     if bit is not None or rng.random() < 0.5:
         mult = int(rng.integers(16, 128)) * (1 if rng.random() < 0.5 else -1)
     else:
         mult = int(rng.choice([INT32_MIN, INT32_MIN, INT32_MAX, -INT32_MAX, 2**30, -(2**30)]))
     return _fit_bias(x, int(col[int(rng.integers(len(col)))])), mult, left
+
+
+def _ch_s1sat(rng, col, zp, lo, hi):
+    """acc + bias beyond int32 for some accumulators (bias near +-2**31), with no left
+    shift (so only the requantiser's first stage saturates; STATUS ``saturated``) and a
+    multiplier small enough (|m| < 2**8 at e = 0) that the saturated and the exact
+    values give in-range outputs."""
+    b = INT32_MAX - int(rng.integers(0, 2**12)) - int(col.min())
+    b = b if rng.random() < 0.5 else INT32_MIN + int(rng.integers(0, 2**12)) - int(col.max())
+    mult = int(rng.integers(16, 256)) * (1 if rng.random() < 0.5 else -1)
+    return int(np.clip(b, INT32_MIN, INT32_MAX)), mult, -int(rng.integers(0, 2))
 
 
 #: Per-channel styles of `fitted_requant`: name -> (function, weight).
@@ -277,6 +299,7 @@ CHANNEL_STYLES = {
     "boundary": (_ch_boundary, 0.25),
     "tie": (_ch_tie, 0.15),
     "extreme": (_ch_extreme, 0.10),
+    "s1sat": (_ch_s1sat, 0.03),
 }
 
 
@@ -294,7 +317,8 @@ def fitted_requant(
     parameters. The zero point is random (or ``zero_point``), the activation range one
     of `_activation_range`. ``style`` (a name of `CHANNEL_STYLES`) gives every channel
     that style; with ``sweep`` the ``extreme`` style walks the overflow test's bit over
-    the channels (channels 2i and 2i + 1 probe bit 30 - i % 31).
+    the channels (channels 2i and 2i + 1 probe bit 30 - i % 33, the last two being
+    x = 0 and x = -1).
     """
     acc = np.asarray(acc, dtype=np.int64)
     n = acc.shape[1]
@@ -308,7 +332,7 @@ def fitted_requant(
     picks = rng.choice(names, size=n, p=weights / weights.sum()) if style is None else [style] * n
     for c in range(n):
         col = acc[:, c] if acc.shape[0] else np.zeros(1, np.int64)
-        extra = {"bit": 30 - (c // 2) % 31} if sweep and picks[c] == "extreme" else {}
+        extra = {"bit": 30 - (c // 2) % 33} if sweep and picks[c] == "extreme" else {}
         bias[c], mult[c], shift[c] = CHANNEL_STYLES[picks[c]][0](rng, col, zp, lo, hi, **extra)
     return bias.astype(np.int32), Requant(mult, shift, zero_point=zp, act_min=lo, act_max=hi)
 
@@ -782,7 +806,7 @@ class _ProgramGen:
         which = int(rng.integers(2))
         base, kk = (r1[which], k1) if rng.random() < 0.5 else (r2[which], k2)
         n = int(rng.integers(1, 9))
-        edge = int(rng.integers(3))
+        edge = int(rng.choice(3, p=[0.45, 0.1, 0.45]))
         addr = (
             base - int(rng.integers(0, n)),
             base + kk // 2,
@@ -795,6 +819,19 @@ class _ProgramGen:
         if other is not None:
             pair = (addr, other) if which == 0 else (other, addr)
             self.matmul(*pair, n, first=True, store=True, raw=True)
+
+
+def hazard_case(cfg: AccelConfig, rng, count: int) -> ProgramCase:
+    """Loads of every A and B entry, then ``count`` `_ProgramGen.hazard` patterns: LOADs
+    over the first, middle or last entries of a running or a queued MATMUL's range, at
+    any address of either buffer."""
+    gen = _ProgramGen(cfg, rng)
+    gen.load(0, 0, cfg.a_depth)
+    gen.load(1, 0, cfg.b_depth)
+    for _ in range(count):
+        gen.hazard()
+    gen.case.acc_k = gen.st.acc_k
+    return gen.case
 
 
 def burst_case(cfg: AccelConfig, rng, tiles: int) -> ProgramCase:
@@ -828,7 +865,9 @@ def burst_case(cfg: AccelConfig, rng, tiles: int) -> ProgramCase:
     return gen.case
 
 
-def program_case(cfg: AccelConfig, rng, tiles: int = 6) -> ProgramCase:
+def program_case(
+    cfg: AccelConfig, rng, tiles: int = 6, *, bursts: float = 0.3, hazards: float = 0.3
+) -> ProgramCase:
     """A random free-form program of about ``tiles`` tiles (see the module docstring),
     with every stored tile, the STATUS flags and the K-slices predicted by a reference
     model of the ISA state (`_Machine`).
@@ -836,15 +875,16 @@ def program_case(cfg: AccelConfig, rng, tiles: int = 6) -> ProgramCase:
     Tiles are MATMUL chains over freshly loaded ranges (`_ProgramGen.tile`; loads often
     overlap what queued MATMULs read), with short back-to-back bursts
     (`_ProgramGen.burst`) and deliberate load-over-queued-MATMUL hazards
-    (`_ProgramGen.hazard`) in between.
+    (`_ProgramGen.hazard`) in between, after a tile with chance ``bursts`` and
+    ``hazards``.
     """
     gen = _ProgramGen(cfg, rng)
     kmax = min(cfg.max_k, cfg.a_depth, cfg.b_depth, 40)
     for _ in range(tiles):
         gen.tile(kmax)
-        if rng.random() < 0.3:
+        if rng.random() < bursts:
             gen.burst()
-        if rng.random() < 0.3:
+        if rng.random() < hazards:
             gen.hazard()
     gen.case.acc_k = gen.st.acc_k
     return gen.case
@@ -870,11 +910,18 @@ def junk_shift_truncated(cfg: AccelConfig, words, code) -> bool:
     return False
 
 
-def junk_command(cfg: AccelConfig, rng, acc_k: int | None = None) -> list[int]:
-    """One well-framed command that is usually wrong in some way. ``acc_k``: the
-    array's K count so far (`sim.isa_model.IsaModel.acc_k`), to aim accumulations at
-    exactly ``max_k`` and ``max_k + 1`` slices (the ACC_OVERFLOW edge)."""
-    kind = rng.integers(0, 14)
+#: Kinds of `junk_command` (0 .. JUNK_KINDS - 1).
+JUNK_KINDS = 14
+
+
+def junk_command(
+    cfg: AccelConfig, rng, acc_k: int | None = None, kind: int | None = None
+) -> list[int]:
+    """One well-framed command that is usually wrong in some way, of a random kind (or
+    ``kind``, 0 .. `JUNK_KINDS` - 1). ``acc_k``: the array's K count so far
+    (`sim.isa_model.IsaModel.acc_k`), to aim accumulations at exactly ``max_k`` and
+    ``max_k + 1`` slices (the ACC_OVERFLOW edge)."""
+    kind = int(rng.integers(0, JUNK_KINDS)) if kind is None else kind
     if kind == 13 and acc_k is not None:  # a raw MATMUL ending at max_k or max_k + 1
         top = min(cfg.a_depth, cfg.b_depth)
         end = cfg.max_k + int(rng.integers(0, 2))
