@@ -173,7 +173,8 @@ class FrameReceiver(wiring.Component):
         # the many cycles between the header and the CRC bytes
         m.d.sync += [
             r.seq_is_next.eq(rp.seq == r.expected),
-            r.seq_is_repeat.eq(rp.seq == r.expected - 1),
+            # modulo 256: `expected - 1` alone is a 9-bit signed -1 when expected == 0
+            r.seq_is_repeat.eq(rp.seq == (r.expected - 1)[:8]),
         ]
 
         with m.If(receiving & ~got & r.at_timeout):
