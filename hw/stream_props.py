@@ -171,14 +171,14 @@ def formal_checks(config: AccelConfig) -> list[FormalCheck]:
             24,
         ),
         _check(
-            "frame_tx", "FrameTransmitter", lambda: FrameTransmitter(bus_bytes=bb), "bmc", 30, 30
+            "frame_tx", "FrameTransmitter", lambda: FrameTransmitter(bus_bytes=bb), "bmc", 12, 30
         ),
         _check(
             "bridge",
             "SerialBridge",
             lambda: SerialBridge(bus_bytes=bb, max_words=4, timeout=50),
             "bmc",
-            20,
+            12,
             30,
         ),
         _check("accelerator", "Accelerator", lambda: Accelerator(c), "prove", 6, 20),

