@@ -4,12 +4,22 @@
 ``count`` mutations evenly over the flattened design (``mutate -list``: inverted,
 constant or swapped bits on cell ports) and builds one design holding all of them,
 each enabled when the new input ``mutsel`` equals its number (``mutate -ctrl``); one
-Verilator build then serves every mutant. `run_mutants` runs a fast test set — a
-fuzzed command stream with random GEMMs (`sim.soak.fuzz_case`, checked against
-`sim.isa_model` and `sim.golden`) in bulk mode with idle cycles and back-pressure —
-on mutant 0 (none: it must pass) and on each mutant; a mutant is killed by any
-mismatch, hang or simulation failure. Survivors are listed with their Yosys
-mutation, for new tests or an argument that they are equivalent.
+Verilator build then serves every mutant. `run_mutants` runs the fast test set on
+mutant 0 (none: it must pass) and on each mutant, in bulk mode; a mutant is killed by
+any mismatch, hang or simulation failure:
+
+1. `test_set` (~45 k cycles, idle input and 30 % result back-pressure): a fuzzed
+   command stream (junk of every error kind with whole STATUS words, COUNTERS, compiled
+   GEMMs, free-form programs), every junk kind again, back-to-back GEMMs of every edge
+   shape and of each requantiser corner style (`sim.stimulus.CHANNEL_STYLES`), hazard
+   programs, first-stage saturation and LOAD timing probes.
+2. For the mutants stage 1 leaves alive, `long_run_set` (~380 k cycles with the result
+   stream ready 5 % of the time): COUNTERS past 2**18 and every requantiser stage holding
+   its item.
+
+Survivors are listed with their Yosys mutation and the signals it touches (named as in
+the Amaranth design), for new tests or an argument that they are equivalent; kills with
+the first mismatch that caught them.
 """
 
 from __future__ import annotations
@@ -393,12 +403,19 @@ def run_mutants(
         if not outcome[k][0]
     ]
     killed = len(outcome) - len(survivors)
+    kills = [
+        {"mutant": k, "by": outcome[k][1], "mutation": _describe(lines[k - 1])}
+        for k in sorted(outcome)
+        if outcome[k][0]
+    ]
     return {
         "config": config.name,
         "mutants": len(outcome),
         "killed": killed,
         "kill_rate": killed / len(outcome) if outcome else None,
+        "killed_in_stage_2": sum("(stage 2)" in kill["by"] for kill in kills),
         "survivors": survivors,
+        "kills": kills,
         "seed": seed,
         "test_steps": TEST_STEPS,
         "wall_seconds": time.monotonic() - started,
