@@ -202,7 +202,8 @@ def run_soak(args: argparse.Namespace) -> int:
     summary = soak(cfg, seeds, args.fuzz_words, jobs=args.jobs, progress=progress)
     print(
         f"  {summary['seeds']} seeds, {summary['command_words']} command words "
-        f"({summary['fuzz_commands']} fuzzed commands, {summary['gemms']} GEMMs), "
+        f"({summary['fuzz_commands']} fuzzed commands, {summary['gemms']} GEMMs, "
+        f"{summary.get('programs', 0)} programs), "
         f"{summary['sim_cycles']} cycles: {summary['hangs']} hangs, "
         f"{summary['mismatches']} mismatches, {summary['errors']} other failures "
         f"in {summary['wall_seconds']:.1f} s"
