@@ -11,9 +11,10 @@ Bounded, in two ways (the README says so too):
   identical copies run in lockstep);
 * one input value, offered again and again (the input stream's payload and the
   per-tile constants are free but held for the run), and the multiplier one of the
-  constants in `MULTIPLIERS` (2**30, 1, INT32_MIN), one check each. SMT solvers do not prove a 32 x 32 product equal to the sum of
-  its four 16 x 16 partial products (z3 gives up after minutes even with one operand
-  narrowed to 8 bits), so general multipliers and the order of different values in
+  constants in `MULTIPLIERS` (2**30, 1, INT32_MIN), one check each. SMT solvers do
+  not prove a 32 x 32 product equal to the sum of its four 16 x 16 partial products
+  (z3 gives up after minutes even with one operand narrowed to 8 bits), so general
+  multipliers and the order of different values in
   the pipeline are left to the random simulations.
 
 Broken variant: odd results of lane 0 come out one too low (a rounding slip).
