@@ -40,9 +40,21 @@ def test_every_module_with_a_stream_has_a_property():
 def test_cli_prove_one_property(tmp_path):
     report = tmp_path / "r.json"
     res = subprocess.run(
-        [sys.executable, "-m", "macforge", "verify", "prove", "--property",
-         "skid.SkidBuffer_streams_held", "--jobs", "1", "--report", str(report)],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "macforge",
+            "verify",
+            "prove",
+            "--property",
+            "skid.SkidBuffer_streams_held",
+            "--jobs",
+            "1",
+            "--report",
+            str(report),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert res.returncode == 0, res.stdout + res.stderr
     rep = json.loads(report.read_text())
@@ -63,7 +75,8 @@ def test_cli_prove_bad_input(args, message, tmp_path):
     report = tmp_path / "r.json"
     res = subprocess.run(
         [sys.executable, "-m", "macforge", "verify", "prove", *args, "--report", str(report)],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert res.returncode == 2 and message in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
