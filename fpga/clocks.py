@@ -24,6 +24,8 @@ import numpy as np
 from amaranth.hdl import ClockDomain, ClockSignal, Instance, Module, Signal
 from amaranth.lib import io
 
+from macforge.hw.devices import DEVICES
+
 __all__ = [
     "PLLParams",
     "ECP5PLLParams",
@@ -32,6 +34,9 @@ __all__ = [
     "add_ice40_pll",
     "add_ecp5_pll",
 ]
+
+#: family -> the PLL cell its board tops instantiate (named in `hw.devices.DEVICES`)
+PLL_CELLS = {d.family: d.pll_primitive for d in DEVICES.values() if d.pll_primitive}
 
 #: a PLL output further than this from the request is refused
 PLL_TOLERANCE = 0.01
@@ -173,7 +178,7 @@ def add_ice40_pll(m: Module, platform, clk_resource: tuple[str, int], p: PLLPara
     pll_out = Signal()
     locked = Signal()
     m.submodules.pll = Instance(
-        "SB_PLL40_PAD",
+        PLL_CELLS["ice40"],
         p_FEEDBACK_PATH="SIMPLE",
         p_DIVR=p.divr,
         p_DIVF=p.divf,
@@ -200,7 +205,7 @@ def add_ecp5_pll(m: Module, platform, clk_resource: tuple[str, int], p: ECP5PLLP
     pll_out = Signal()
     locked = Signal()
     m.submodules.pll = Instance(
-        "EHXPLLL",
+        PLL_CELLS["ecp5"],
         # analogue settings as ecppll / Lattice's tools write them
         a_ICP_CURRENT="12",
         a_LPF_RESISTOR="8",

@@ -2,15 +2,17 @@
 
 `AccelConfig.target` names a `Device`; the config checks its DSP and memory
 budgets against it, the generator picks DSP primitives and the requantiser
-style from it, and `fpga.build` reads the capacities (cell name and count) that
-nextpnr's report is compared with.
+style from it, `fpga.build` reads the capacities (cell name and count) that
+nextpnr's report is compared with, `fpga.clocks` the PLL cell, and the ASIC
+export (`fpga.asic`) checks that none of the vendor cells named here
+(`FPGA_PRIMITIVES`) reaches its Verilog.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Device", "DEVICES", "device"]
+__all__ = ["Device", "DEVICES", "FPGA_PRIMITIVES", "device"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class Device:
     dsps_per_requant_lane : int  blocks one 32x32 requantiser product takes (16x16 or 18x18)
     pp_mul_auto : str      requantiser multiplier style that ``pp_mul="auto"`` resolves to
     dsp_primitive : str | None  the block the generator instantiates by hand (None: inferred)
+    pll_primitive : str | None  the PLL cell a board top instantiates (`fpga.clocks`)
     cells : dict[str, tuple[str, int]]  report key -> (nextpnr cell type, count available)
     """
 
@@ -38,6 +41,7 @@ class Device:
     dsps_per_requant_lane: int = 4
     pp_mul_auto: str = "dsp"
     dsp_primitive: str | None = None
+    pll_primitive: str | None = None
     cells: tuple[tuple[str, str, int], ...] = ()
 
     @property
@@ -50,6 +54,12 @@ class Device:
         """Report key (``luts``, ``dsps``, ...) -> (nextpnr cell type, count available)."""
         return {key: (cell, count) for key, cell, count in self.cells}
 
+    @property
+    def primitives(self) -> frozenset[str]:
+        """Every vendor cell named for this device: DSP, PLL and the report's cell types."""
+        named = {self.dsp_primitive, self.pll_primitive} | {cell for _, cell, _ in self.cells}
+        return frozenset(named - {None})
+
 
 def _ecp5(size: str, luts: int, dsps: int, brams: int) -> Device:
     # ECP5 MULT18X18D cannot be split into 9x9 multipliers with the open tools: one PE each
@@ -58,6 +68,7 @@ def _ecp5(size: str, luts: int, dsps: int, brams: int) -> Device:
         part=f"LFE5U-{size.upper()}",
         memory_bits=brams * 18432,
         dsps=dsps,
+        pll_primitive="EHXPLLL",
         cells=(("luts", "LUT4", luts), ("dsps", "MULT18X18D", dsps), ("brams", "DP16KD", brams)),
     )
 
@@ -76,6 +87,7 @@ DEVICES: dict[str, Device] = {
             macs_per_dsp=2,
             pp_mul_auto="lut",
             dsp_primitive="SB_MAC16",
+            pll_primitive="SB_PLL40_PAD",
             cells=(
                 ("luts", "SB_LUT4", 5280),
                 ("dsps", "SB_MAC16", 8),
@@ -88,6 +100,9 @@ DEVICES: dict[str, Device] = {
         _ecp5("85f", luts=83640, dsps=156, brams=208),
     )
 }
+
+#: Every FPGA primitive the device table names (none may appear in the ASIC export).
+FPGA_PRIMITIVES: frozenset[str] = frozenset().union(*(d.primitives for d in DEVICES.values()))
 
 
 def device(target: str) -> Device:
