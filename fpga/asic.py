@@ -16,21 +16,19 @@ throughput, so the ASIC RTL runs a program in the cycles the configured design t
 Board tops (PLLs, I/O buffers) are never part of the export: it is the accelerator core
 (or the bare array) that `macforge verilog --target asic` writes.
 
-`LINT_WAIVERS` is the Verilator waiver file that makes that Verilog lint clean with
-``verilator --lint-only -Wall`` (`sim.lint`); every waiver in it says why.
+The Verilog is lint clean with ``verilator --lint-only -Wall`` and the documented waiver
+file ``sim/lint_waivers.vlt`` (`sim.lint`); every waiver in it says why.
 """
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from macforge.hw.config import AccelConfig
 from macforge.hw.devices import FPGA_PRIMITIVES
 
 __all__ = [
     "ASIC_TARGET",
-    "LINT_WAIVERS",
     "asic_config",
     "undefined_modules",
     "fpga_primitives_in",
@@ -38,8 +36,6 @@ __all__ = [
 
 #: `AccelConfig.target` of the ASIC export (`hw.devices`: no budget, no vendor cell)
 ASIC_TARGET = "generic"
-#: Verilator configuration file with the documented lint waivers of the generated Verilog
-LINT_WAIVERS = Path(__file__).with_name("asic_lint.vlt")
 
 #: Verilog words that can start a line the way an instantiation does
 _KEYWORDS = frozenset(

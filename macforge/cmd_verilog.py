@@ -4,7 +4,7 @@
 PEs instantiate ``SB_MAC16`` blocks. ``--target asic`` writes the same design as
 vendor-neutral RTL (`fpga.asic.asic_config`: plain multipliers and memories, no FPGA
 primitive), lint clean with ``verilator --lint-only -Wall`` and the waiver file
-``fpga/asic_lint.vlt``.
+``sim/lint_waivers.vlt``.
 """
 
 from __future__ import annotations

