@@ -100,6 +100,8 @@ class Timing:
     fifo_latency : int    row written into the empty row FIFO -> readable at its head
     rq_interval : int     cycles between requantiser transfers (``pp_mul``: dsp 1, lut 8)
     rq_latency : int      requantiser transfer in -> its result valid at the output
+    rq_sequential : bool  the ``lut`` requantiser (a multi-cycle multiplier behind two
+                          input registers) rather than the one-per-cycle ``dsp`` one
     passes : int          requantiser transfers per row (``cols / pp_lanes``)
     int8_words, raw_words : int  result words per stored row (int8 / raw int32)
     skid : int            latency of one skid buffer (command, requantiser out, result)
@@ -114,6 +116,7 @@ class Timing:
     fifo_latency: int
     rq_interval: int
     rq_latency: int
+    rq_sequential: bool
     passes: int
     int8_words: int
     raw_words: int
@@ -142,6 +145,7 @@ class Timing:
             fifo_latency=2,  # `hw.block_fifo.BlockFIFO`: write, then its RAM read register
             rq_interval=rq.interval,
             rq_latency=rq.latency,
+            rq_sequential=rq.mul == "lut",
             passes=config.cols // config.pp_lanes,
             int8_words=config.int8_words_per_row,
             raw_words=config.raw_words_per_row,
@@ -186,7 +190,8 @@ class _StoreUnit:
     def __init__(self, t: Timing, rows: int, deliver: list[int]) -> None:
         self.t, self.rows, self.deliver = t, rows, deliver
         self.take = _NEVER  # last row taken from the FIFO head
-        self.rq_next = _NEVER  # earliest next requantiser transfer
+        self.rq_next = _NEVER  # earliest next requantiser transfer (its input stage free)
+        self.rq_mul = _NEVER  # lut: cycle the multiplier finishes its item
         self.ser_free = _NEVER  # earliest cycle the serialiser may load a row
         self.pop = _NEVER  # the previous tile's descriptor pop
         self.rq_out: list[int] = []  # int8 rows: cycle each left the requantiser's skid
@@ -194,6 +199,27 @@ class _StoreUnit:
         self.transfers = 0  # requantiser transfers
         # int8 rows the requantiser pipeline and its output skid buffer hold at most
         self.cap_rows = max(1, (t.rq_latency + 2) // t.passes)
+
+    def _transfer(self, ready: int) -> tuple[int, int]:
+        """One requantiser transfer offered from cycle ``ready``: (cycle accepted, cycle
+        its result is valid at the requantiser's output).
+
+        ``dsp``: a rigid pipeline, one transfer per cycle, out `Requantizer.latency`
+        later. ``lut``: S1 takes a transfer when empty and passes it to S2, the
+        multiplier's operand register, once the multiplier has finished the previous
+        item (``interval`` cycles after that one entered S2); the result is out
+        ``latency - 1`` cycles after entering S2 (``latency`` after acceptance when
+        the requantiser was idle).
+        """
+        t = self.t
+        accept = max(ready, self.rq_next)
+        if not t.rq_sequential:
+            self.rq_next = accept + 1
+            return accept, accept + t.rq_latency
+        to_s2 = max(accept + 1, self.rq_mul)
+        self.rq_mul = to_s2 + t.rq_interval  # the multiplier frees S2 in this cycle
+        self.rq_next = to_s2 + 1
+        return accept, to_s2 + t.rq_latency - 1
 
     def tile(self, mm: _Matmul) -> int:
         """Run tile ``mm`` through the store unit; return the cycle its descriptor pops."""
@@ -215,15 +241,15 @@ class _StoreUnit:
                 take = x
                 words = t.raw_words
             else:
-                s = max(head, ok, self.rq_next)
+                ready = max(head, ok)
                 if len(self.rq_out) >= self.cap_rows:  # pipeline full: wait for room
-                    s = max(s, self.rq_out[-self.cap_rows])
-                take = s + (t.passes - 1) * t.rq_interval  # the row's last transfer
-                self.rq_next = take + t.rq_interval
+                    ready = max(ready, self.rq_out[-self.cap_rows])
+                for _ in range(t.passes):  # the head row stays until its last pass
+                    take, out = self._transfer(ready)
                 self.transfers += t.passes
-                # last transfer's result at the requantiser output, through its skid
-                # buffer, into the serialiser when that has sent the previous row
-                x = max(take + t.rq_latency + t.skid, self.ser_free)
+                # last pass's result through the requantiser's skid buffer, into the
+                # serialiser once that has sent the previous row
+                x = max(out + t.skid, self.ser_free)
                 self.rq_out.append(x)
                 last_out = x
                 words = t.int8_words
