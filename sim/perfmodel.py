@@ -457,6 +457,7 @@ class ProgramEstimate:
     command_words, result_words : int   stream traffic of the program
     load_words : int             data words of its LOADs (one per decoder cycle)
     requant_transfers : int      requantiser transfers (``cols / pp_lanes`` per int8 row)
+    tiles : int                  stored output tiles
     """
 
     config: str
@@ -472,6 +473,7 @@ class ProgramEstimate:
     result_words: int
     load_words: int
     requant_transfers: int
+    tiles: int
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -536,6 +538,7 @@ def _measure(
         result_words=result_words,
         load_words=walk.load_words,
         requant_transfers=walk.rq_transfers,
+        tiles=sum(mm.store for mm in mms),
     )
 
 
@@ -611,3 +614,180 @@ def estimate_gemm(
     b = np.zeros((k, n), np.int8)
     rq = None if raw else Requant(np.zeros(n, np.int64), np.zeros(n, np.int64))
     return estimate_program(compile_gemm(config, a, b, requant=rq))
+
+
+# -- the link -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LinkEstimate:
+    """Wire time of one session over the board's UART (`host.serial.SerialTransport`).
+
+    ``frames``: command frames (the session reset included), each answered by an ACK
+    before the next is sent; ``bytes_sent`` / ``bytes_received``: on the wire, frame
+    overhead, ACKs and DATA-frame overhead included; ``seconds``: both directions at
+    ``baud`` with 8N1 framing (10 bits per byte), one after the other. USB latency (one
+    round trip per frame, ~1 ms with the FTDI latency timer at 1 ms) is not included.
+    """
+
+    baud: int
+    frames: int
+    bytes_sent: int
+    bytes_received: int
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def link_seconds(
+    segment_words: Sequence[int],
+    results: int,
+    bus_bytes: int,
+    baud: int,
+    *,
+    max_words: int = 64,
+) -> LinkEstimate:
+    """Wire time of a session that sends segments of ``segment_words`` command words
+    (one count per segment, each split into frames of up to ``max_words`` words as
+    `host.serial.SerialTransport` does) and receives ``results`` result words in DATA
+    frames of up to `hw.link_protocol.MAX_DATA_WORDS` words."""
+    from macforge.host.serial import ACK_BYTES, BITS_PER_BYTE, COMMAND_OVERHEAD, DATA_OVERHEAD
+
+    if baud <= 0 or max_words < 1:
+        raise ValueError(f"baud {baud} and max_words {max_words} must be positive")
+    frames = 1  # the session reset: an empty frame
+    sent = COMMAND_OVERHEAD + ACK_BYTES
+    for count in segment_words:
+        full, rest = divmod(count, max_words)
+        for size in [max_words] * full + ([rest] if rest else []):
+            frames += 1
+            sent += COMMAND_OVERHEAD + size * bus_bytes + ACK_BYTES
+    received = results * bus_bytes + math.ceil(results / MAX_DATA_WORDS) * DATA_OVERHEAD
+    return LinkEstimate(
+        baud=baud,
+        frames=frames,
+        bytes_sent=sent,
+        bytes_received=received,
+        seconds=(sent + received) * BITS_PER_BYTE / baud,
+    )
+
+
+# -- networks ---------------------------------------------------------------------------
+class ModelTransport:
+    """A `host.runtime.Transport` that runs nothing: it answers every segment with zero
+    result words (STATUS 0: no error) and the cycles `estimate_segments` predicts, so
+    `host.inference.run_network` and `host.runtime.run` report estimated cycles.
+
+    After each `execute`: ``estimates`` gains one `ProgramEstimate` per measured segment,
+    ``sessions`` one (command words per segment, result words) pair for link figures.
+    """
+
+    def __init__(self, config: AccelConfig) -> None:
+        self.config = config
+        self.estimates: list[ProgramEstimate] = []
+        self.sessions: list[tuple[list[int], int]] = []
+
+    def execute(self, segments: Sequence) -> list:
+        from macforge.host.runtime import SegmentResult
+
+        found = estimate_segments(self.config, segments)
+        self.estimates.extend(e for e in found if e is not None)
+        self.sessions.append(([len(s.words) for s in segments], sum(s.results for s in segments)))
+        return [
+            SegmentResult(results=[0] * seg.results, cycles=None if e is None else e.cycles)
+            for seg, e in zip(segments, found, strict=True)
+        ]
+
+
+@dataclass
+class LayerEstimate:
+    """One layer of a network: ``where`` it runs (``accelerator`` / ``host``); for
+    accelerator layers its GEMM shape ``m`` x ``k`` x ``n``, cycles, useful MACs,
+    utilization, the program's `ProgramEstimate` (``estimate``) and, with a baud rate,
+    its link session (``link``)."""
+
+    name: str
+    kind: str
+    where: str
+    cycles: int | None
+    macs: int
+    utilization: float | None
+    output_shape: tuple[int, ...]
+    m: int | None = None
+    k: int | None = None
+    n: int | None = None
+    estimate: ProgramEstimate | None = None
+    link: LinkEstimate | None = None
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["output_shape"] = list(self.output_shape)
+        return d
+
+
+@dataclass
+class NetworkEstimate:
+    """Per-layer estimates of a network for a batch, and their totals (``cycles``,
+    ``macs``, ``utilization`` of the accelerator layers; ``link_seconds`` with a baud)."""
+
+    config: str
+    batch: int
+    layers: list[LayerEstimate] = field(default_factory=list)
+    cycles: int = 0
+    macs: int = 0
+    peak_macs_per_cycle: int = 0
+    utilization: float | None = None
+    link_seconds: float | None = None
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["layers"] = [layer.to_dict() for layer in self.layers]
+        return d
+
+
+def estimate_network(
+    network, config: AccelConfig, *, batch: int = 1, baud: int | None = None
+) -> NetworkEstimate:
+    """Estimate every layer of ``network`` (a `host.network.QNetwork`) for ``batch``
+    inputs, by running `host.inference.run_network` on a zero input with
+    `ModelTransport`: the layer programs are the ones ``macforge run`` would send
+    (compiled by `host.compiler`), the host layers run in numpy on zeros (cheap).
+    ``baud``: add each layer's link session (`link_seconds`)."""
+    from macforge.host.inference import run_network
+
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"batch must be a positive integer, got {batch!r}")
+    transport = ModelTransport(config)
+    x = np.zeros((batch, *network.input_shape), np.int8)
+    _, stats = run_network(network, x, config, transport)
+    out = NetworkEstimate(
+        config=config.name, batch=batch, peak_macs_per_cycle=config.peak_macs_per_cycle
+    )
+    on_acc = iter(zip(transport.estimates, transport.sessions, strict=True))
+    for s in stats:
+        layer = LayerEstimate(
+            name=s.name,
+            kind=s.kind,
+            where=s.where,
+            cycles=s.cycles,
+            macs=s.macs,
+            utilization=s.utilization,
+            output_shape=tuple(s.output_shape),
+        )
+        if s.where == "accelerator":
+            est, (seg_words, results) = next(on_acc)
+            est.macs, est.utilization = s.macs, config.utilization(s.macs, est.cycles)
+            layer.estimate = est
+            # the GEMM: every stored tile accumulates K slices; N = output channels
+            k = est.busy // est.tiles if est.tiles else 0
+            n = s.output_shape[0] if s.output_shape else 0
+            if k and n and s.macs % (k * n) == 0:
+                layer.m, layer.k, layer.n = s.macs // (k * n), k, n
+            if baud is not None:
+                layer.link = link_seconds(seg_words, results, config.bus_bytes, baud)
+            out.cycles += est.cycles
+            out.macs += s.macs
+        out.layers.append(layer)
+    out.utilization = config.utilization(out.macs, out.cycles)
+    if baud is not None:
+        out.link_seconds = sum(layer.link.seconds for layer in out.layers if layer.link)
+    return out
