@@ -10,6 +10,7 @@ from . import (
     cmd_bench,
     cmd_build,
     cmd_demo,
+    cmd_estimate,
     cmd_matmul,
     cmd_run,
     cmd_verify,
@@ -20,7 +21,16 @@ from .common import UsageError
 __all__ = ["main", "build_parser", "EXIT_USAGE"]
 
 EXIT_USAGE = 2
-COMMANDS = (cmd_demo, cmd_verilog, cmd_matmul, cmd_run, cmd_bench, cmd_build, cmd_verify)
+COMMANDS = (
+    cmd_demo,
+    cmd_verilog,
+    cmd_matmul,
+    cmd_run,
+    cmd_bench,
+    cmd_estimate,
+    cmd_build,
+    cmd_verify,
+)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -80,6 +80,7 @@ __all__ = [
     "estimate_program",
     "estimate_segments",
     "estimate_gemm",
+    "gemm_program",
     "estimate_network",
     "link_seconds",
 ]
@@ -557,8 +558,7 @@ def estimate_segments(config: AccelConfig, segments: Sequence) -> list[ProgramEs
     walk = _walk(config, words)
     if len(walk.deliver) != results:
         raise ValueError(
-            f"the commands produce {len(walk.deliver)} result words, the segments expect "
-            f"{results}"
+            f"the commands produce {len(walk.deliver)} result words, the segments expect {results}"
         )
     out: list[ProgramEstimate | None] = []
     for seg, (w0, r0) in zip(segments, bounds, strict=True):
@@ -591,20 +591,16 @@ def estimate_program(program, config: AccelConfig | None = None) -> ProgramEstim
             f"the program produces {len(walk.deliver) - (seg.results - program.result_words)} "
             f"result words, it expects {program.result_words}"
         )
-    est = _measure(
-        cfg, walk, (first, first + len(program.words)), (first, last), program.macs, 0
-    )
+    est = _measure(cfg, walk, (first, first + len(program.words)), (first, last), program.macs, 0)
     est.command_words = len(program.words)
     est.result_words = program.result_words
     return est
 
 
-def estimate_gemm(
-    config: AccelConfig, m: int, k: int, n: int, *, raw: bool = False
-) -> ProgramEstimate:
-    """Predicted cycles of an M x K x N GEMM as `host.compiler.compile_gemm` tiles it
-    (requantised to int8, or raw int32 with ``raw``); operands are zeros (the schedule
-    depends on the shape only)."""
+def gemm_program(config: AccelConfig, m: int, k: int, n: int, *, raw: bool = False):
+    """The `host.program.Program` `host.compiler.compile_gemm` makes of an M x K x N GEMM
+    (requantised to int8, or raw int32 with ``raw``), on zero operands: the schedule and
+    so the cycles depend on the shape only."""
     from macforge.host.compiler import Requant, compile_gemm
 
     for name, v in (("M", m), ("K", k), ("N", n)):
@@ -613,7 +609,15 @@ def estimate_gemm(
     a = np.zeros((m, k), np.int8)
     b = np.zeros((k, n), np.int8)
     rq = None if raw else Requant(np.zeros(n, np.int64), np.zeros(n, np.int64))
-    return estimate_program(compile_gemm(config, a, b, requant=rq))
+    return compile_gemm(config, a, b, requant=rq)
+
+
+def estimate_gemm(
+    config: AccelConfig, m: int, k: int, n: int, *, raw: bool = False
+) -> ProgramEstimate:
+    """Predicted cycles of an M x K x N GEMM as `host.compiler.compile_gemm` tiles it
+    (requantised to int8, or raw int32 with ``raw``)."""
+    return estimate_program(gemm_program(config, m, k, n, raw=raw))
 
 
 # -- the link -----------------------------------------------------------------------------
@@ -677,25 +681,61 @@ class ModelTransport:
     result words (STATUS 0: no error) and the cycles `estimate_segments` predicts, so
     `host.inference.run_network` and `host.runtime.run` report estimated cycles.
 
-    After each `execute`: ``estimates`` gains one `ProgramEstimate` per measured segment,
-    ``sessions`` one (command words per segment, result words) pair for link figures.
+    ``sessions``: per `execute` call, the `ProgramEstimate` of each measured segment,
+    the command words of each segment and the result words of the session (for link
+    figures).
     """
 
     def __init__(self, config: AccelConfig) -> None:
         self.config = config
-        self.estimates: list[ProgramEstimate] = []
-        self.sessions: list[tuple[list[int], int]] = []
+        self.sessions: list[tuple[list[ProgramEstimate], list[int], int]] = []
 
     def execute(self, segments: Sequence) -> list:
         from macforge.host.runtime import SegmentResult
 
         found = estimate_segments(self.config, segments)
-        self.estimates.extend(e for e in found if e is not None)
-        self.sessions.append(([len(s.words) for s in segments], sum(s.results for s in segments)))
+        self.sessions.append(
+            (
+                [e for e in found if e is not None],
+                [len(s.words) for s in segments],
+                sum(s.results for s in segments),
+            )
+        )
         return [
             SegmentResult(results=[0] * seg.results, cycles=None if e is None else e.cycles)
             for seg, e in zip(segments, found, strict=True)
         ]
+
+
+def _combine(config: AccelConfig, parts: list[ProgramEstimate], macs: int) -> ProgramEstimate:
+    """One estimate for a layer that runs several programs (their figures summed)."""
+    if len(parts) == 1:
+        est = parts[0]
+    else:
+        total = {
+            f: sum(getattr(p, f) for p in parts)
+            for f in (
+                "cycles",
+                "busy",
+                "stalls",
+                "command_words",
+                "result_words",
+                "load_words",
+                "requant_transfers",
+                "tiles",
+            )
+        }
+        est = ProgramEstimate(
+            config=config.name,
+            macs=0,
+            peak_macs_per_cycle=config.peak_macs_per_cycle,
+            utilization=0.0,
+            phases={key: sum(p.phases[key] for p in parts) for key in parts[0].phases},
+            waits={key: sum(p.waits[key] for p in parts) for key in parts[0].waits},
+            **total,
+        )
+    est.macs, est.utilization = macs, config.utilization(macs, est.cycles)
+    return est
 
 
 @dataclass
@@ -762,7 +802,7 @@ def estimate_network(
     out = NetworkEstimate(
         config=config.name, batch=batch, peak_macs_per_cycle=config.peak_macs_per_cycle
     )
-    on_acc = iter(zip(transport.estimates, transport.sessions, strict=True))
+    on_acc = iter(transport.sessions)  # one session per accelerator layer
     for s in stats:
         layer = LayerEstimate(
             name=s.name,
@@ -774,14 +814,14 @@ def estimate_network(
             output_shape=tuple(s.output_shape),
         )
         if s.where == "accelerator":
-            est, (seg_words, results) = next(on_acc)
-            est.macs, est.utilization = s.macs, config.utilization(s.macs, est.cycles)
-            layer.estimate = est
-            # the GEMM: every stored tile accumulates K slices; N = output channels
-            k = est.busy // est.tiles if est.tiles else 0
-            n = s.output_shape[0] if s.output_shape else 0
-            if k and n and s.macs % (k * n) == 0:
-                layer.m, layer.k, layer.n = s.macs // (k * n), k, n
+            parts, seg_words, results = next(on_acc)
+            est = layer.estimate = _combine(config, parts, s.macs)
+            if len(parts) == 1:
+                # the GEMM: every stored tile accumulates K slices; N = output channels
+                k = est.busy // est.tiles if est.tiles else 0
+                n = s.output_shape[0] if s.output_shape else 0
+                if k and n and s.macs % (k * n) == 0:
+                    layer.m, layer.k, layer.n = s.macs // (k * n), k, n
             if baud is not None:
                 layer.link = link_seconds(seg_words, results, config.bus_bytes, baud)
             out.cycles += est.cycles
