@@ -11,6 +11,9 @@ __all__ = [
     "im2col",
     "max_pool_int8",
     "avg_pool_int8",
+    "avg_pool_requant_int8",
+    "depthwise_im2col",
+    "softmax_int8",
     "add_int8",
     "add_params",
     "quantize_multiplier",
@@ -89,6 +92,30 @@ def avg_pool_int8(x, kernel, stride, pads=(0, 0, 0, 0)) -> np.ndarray:
     total = win.sum(axis=-1).astype(np.int64)
     rounded = (np.abs(total) + cnt // 2) // cnt
     return np.clip(np.sign(total) * rounded, -128, 127).astype(np.int8)
+
+
+def avg_pool_requant_int8(x, kernel, stride, pads, zp_in, multipliers, shifts, zp_out):
+    """Average pooling into another quantisation: per window of ``n`` unpadded elements,
+    ``sum(x - zp_in)`` through the TFLite output stage with ``multipliers[n]``,
+    ``shifts[n]`` (`host.layer_params.avg_pool_params`), plus ``zp_out``, clamped."""
+    win, cnt = _windows(x, kernel, stride, pads, fill=zp_in)
+    acc = (win - zp_in).sum(axis=-1).astype(np.int64)
+    m = np.asarray(multipliers, np.int64)[cnt]
+    sh = np.asarray(shifts, np.int64)[cnt]
+    left = np.maximum(sh, 0)
+    x32 = np.clip(acc << left, -(2**31), 2**31 - 1)
+    h = _srdhm(x32, m)
+    e = np.maximum(-sh, 0)
+    mask = (np.int64(1) << e) - 1
+    out = (h >> e) + ((h & mask) > ((mask >> 1) + (h < 0))) + zp_out
+    return np.clip(out, -128, 127).astype(np.int8)
+
+
+def depthwise_im2col(x: np.ndarray, kernel, stride, pads, pad_value: int, channels: slice):
+    """Patches of the channels ``channels`` of int8 (B, C, H, W): (B*HO*WO, G*KH*KW)
+    ordered (channel, kh, kw), so channel g's taps are columns ``g*KH*KW ..``; and
+    (HO, WO). A block-diagonal weight turns them into a depthwise conv of G channels."""
+    return im2col(x[:, channels], kernel, stride, pads, pad_value)
 
 
 def quantize_multiplier(real: float) -> tuple[int, int]:
@@ -172,3 +199,93 @@ def add_params(
         "act_min": act_min,
         "act_max": act_max,
     }
+
+
+# -- int8 softmax (TFLite reference_ops::Softmax), on Python integers ------------------------
+def _srdhm_int(a: int, b: int) -> int:
+    if a == b == -(2**31):
+        return 2**31 - 1
+    ab = a * b
+    nudge = (1 << 30) if ab >= 0 else 1 - (1 << 30)
+    v = ab + nudge
+    return v >> 31 if v >= 0 else -((-v) >> 31)
+
+
+def _rdbpot_int(x: int, e: int) -> int:
+    mask = (1 << e) - 1
+    return (x >> e) + ((x & mask) > (mask >> 1) + (x < 0))
+
+
+def _shl_sat_int(x: int, e: int) -> int:
+    return min(max(x << e, -(2**31)), 2**31 - 1)
+
+
+def _exp_negative(a: int) -> int:
+    """exp of a Q5.26 value a <= 0, Q0.31 (gemmlowp ``exp_on_negative_values``)."""
+    if a == 0:
+        return 2**31 - 1
+    quarter = 1 << 24
+    r = (a & (quarter - 1)) - quarter  # a mod 1/4, minus 1/4: in [-1/4, 0)
+    x = _shl_sat_int(r, 5) + (1 << 28)  # Q0.31, shifted by 1/8 for the Taylor series
+    x2 = _srdhm_int(x, x)
+    x3 = _srdhm_int(x2, x)
+    x4 = _srdhm_int(x2, x2)
+    poly = _rdbpot_int(_srdhm_int(_rdbpot_int(x4, 2) + x3, 715827883) + x2, 1)
+    result = 1895147668 + _srdhm_int(1895147668, x + poly)
+    rest = r - a
+    for power, factor in zip(
+        range(-2, 5),
+        (1672461947, 1302514674, 790015084, 290630308, 39332535, 720401, 242),
+        strict=True,
+    ):
+        if rest & (1 << (26 + power)):
+            result = _srdhm_int(result, factor)
+    return result
+
+
+def _reciprocal(sum_q12: int) -> tuple[int, int]:
+    """TFLite GetReciprocal of a Q12.19 sum: (1/(1+x) in Q0.31, num_bits_over_unit)."""
+    headroom_plus_one = 32 - sum_q12.bit_length()
+    bits_over_unit = 12 - headroom_plus_one
+    a = ((sum_q12 << headroom_plus_one) & 0xFFFFFFFF) - (1 << 31)
+    half = (a + 2**31 - 1 + 1) >> 1
+    x = 1515870810 + _srdhm_int(half, -1010580540)
+    for _ in range(3):
+        x += _shl_sat_int(_srdhm_int(x, (1 << 29) - _srdhm_int(half, x)), 2)
+    return _shl_sat_int(x, 1), bits_over_unit
+
+
+def softmax_int8(x: np.ndarray, params: dict) -> np.ndarray:
+    """int8 softmax over the last axis; ``params`` from `host.layer_params.softmax_params`."""
+    p = params
+    x = np.asarray(x)
+    out = np.empty(x.shape, np.int8)
+    for idx in np.ndindex(x.shape[:-1]):
+        row = [int(v) for v in x[idx]]
+        top = max(row)
+        exps = []
+        for v in row:
+            d = v - top
+            if d >= p["diff_min"]:
+                exps.append(
+                    _exp_negative(_srdhm_int(d << p["input_left_shift"], p["input_multiplier"]))
+                )
+            else:
+                exps.append(None)
+        total = sum(_rdbpot_int(e, 12) for e in exps if e is not None)
+        recip, bits = _reciprocal(total)
+        res = []
+        for e in exps:
+            if e is None:
+                res.append(-128)
+                continue
+            prob = _srdhm_int(recip, e)
+            if p["output_multiplier"] is None:
+                q = _rdbpot_int(prob, bits + 23)
+            else:
+                q = _rdbpot_int(
+                    _srdhm_int(prob, p["output_multiplier"]), bits + 23 - p["output_shift"]
+                )
+            res.append(min(max(q + p["output_zp"], -128), 127))
+        out[idx] = res
+    return out

@@ -6,9 +6,16 @@ from __future__ import annotations
 import numpy as np
 
 from .kernels import add_params, quantize_multiplier
-from .network import AddConst, QuantParams
+from .network import SOFTMAX_OUTPUT, Add, AddConst, QuantParams
 
-__all__ = ["activation_range", "gemm_params", "add_layer_params"]
+__all__ = [
+    "activation_range",
+    "gemm_params",
+    "add_layer_params",
+    "add2_layer_params",
+    "avg_pool_params",
+    "softmax_params",
+]
 
 
 def activation_range(activation: str, out: QuantParams) -> tuple[int, int]:
@@ -24,7 +31,8 @@ def activation_range(activation: str, out: QuantParams) -> tuple[int, int]:
 
 
 def gemm_params(layer, in_q: QuantParams):
-    """Integer parameters of a Dense/Conv2D layer: (multiplier, shift, bias, zp, lo, hi)."""
+    """Integer parameters of a Dense/Conv2D/DepthwiseConv2D layer:
+    (multiplier, shift, bias, zp, lo, hi)."""
     n = layer.weight.shape[0]
     if layer.bias.shape != (n,) or layer.bias.dtype != np.int32:
         raise ValueError(f"{layer.name}: bias must be int32 of shape ({n},)")
@@ -51,3 +59,51 @@ def add_layer_params(layer: AddConst, in_q: QuantParams) -> dict:
         lo,
         hi,
     )
+
+
+def add2_layer_params(layer: Add, q1: QuantParams, q2: QuantParams) -> dict:
+    """TFLite integer parameters of an `Add` of two activations quantised ``q1``, ``q2``."""
+    lo, hi = activation_range(layer.activation, layer.out)
+    return add_params(
+        q1.scale,
+        q1.zero_point,
+        q2.scale,
+        q2.zero_point,
+        layer.out.scale,
+        layer.out.zero_point,
+        lo,
+        hi,
+    )
+
+
+def avg_pool_params(in_q: QuantParams, out_q: QuantParams, max_count: int):
+    """Multipliers and shifts, indexed by the element count n = 0..max_count of a
+    window, of ``in_q.scale / (out_q.scale * n)`` (index 0 unused)."""
+    pairs = [(0, 0)] + [
+        quantize_multiplier(in_q.scale / (out_q.scale * n)) for n in range(1, max_count + 1)
+    ]
+    return np.array([m for m, _ in pairs], np.int64), np.array([s for _, s in pairs], np.int64)
+
+
+def softmax_params(in_q: QuantParams, out_q: QuantParams, beta: float = 1.0) -> dict:
+    """TFLite's softmax parameters (PreprocessSoftmaxScaling with 5 integer bits,
+    CalculateInputRadius) for an int8 input ``in_q``; the output multiplier is None for
+    TFLite's 1/256 output scale, else that of ``1 / (256 * out_q.scale)``."""
+    real = min(beta * in_q.scale * (1 << 26), (1 << 31) - 1.0)
+    multiplier, shift = quantize_multiplier(real)
+    if shift < 0:
+        raise ValueError(f"softmax input scale {in_q.scale} is too small (TFLite needs >= 2**-26)")
+    if out_q.scale < 2.0**-20:
+        raise ValueError(f"softmax output scale {out_q.scale} is below 2**-20")
+    if out_q.scale == SOFTMAX_OUTPUT.scale:
+        out_m, out_s = None, 0
+    else:
+        out_m, out_s = quantize_multiplier(1.0 / (256.0 * out_q.scale))
+    return {
+        "input_multiplier": multiplier,
+        "input_left_shift": shift,
+        "diff_min": -int(np.floor(31.0 * (1 << 26) / (1 << shift))),
+        "output_multiplier": out_m,
+        "output_shift": out_s,
+        "output_zp": out_q.zero_point,
+    }

@@ -7,22 +7,24 @@ Both formats onnxruntime writes are read:
 * **QOperator**: ``QLinearConv``, ``QLinearMatMul``, ``QGemm`` (com.microsoft),
   int8 ``MaxPool`` / ``Flatten``.
 
-Supported: a chain from one float input to one output of Conv (2-D, dilation
-1, group 1), Gemm, MatMul, Add of a constant (a float bias is folded into the
-GEMM; an int8 one is TFLite's int8 Add), Relu / Clip(0, 6) after them,
-MaxPool, AveragePool, Flatten, Reshape to (batch, -1); QOperator's QLinearConv,
-QLinearMatMul, QGemm, QLinearAdd. Activations
-must be int8 with per-tensor parameters; weights int8 with zero point 0
-(per-tensor or per-channel). Anything else is refused with a `ValueError`
-naming the op and the node, before anything runs.
+Supported: a graph (branches may fork and rejoin) from one float input to one
+output of Conv (2-D, dilation 1; group 1, or depthwise with depth multiplier 1),
+Gemm, MatMul, Add (of two int8 activations, TFLite's int8 Add; of an int8
+constant; or a float bias folded into the GEMM), BatchNormalization folded into the
+Conv/Gemm/MatMul before it, Relu / Clip(0, 6) after them, MaxPool, AveragePool,
+GlobalAveragePool, Flatten, Reshape to (batch, -1), Softmax as the last layer;
+QOperator's QLinearConv, QLinearMatMul, QGemm, QLinearAdd, QLinearAveragePool,
+QLinearGlobalAveragePool, QLinearSoftmax. Activations must be int8 with per-tensor
+parameters; weights int8 with zero point 0 (per-tensor or per-channel). Anything
+else is refused with a `ValueError` naming the op and the node, before anything runs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from .network import QNetwork
+from .network import QNetwork, Softmax
 from .onnx_graph import DQ, QT
 from .onnx_qdq import QdqOps
 from .onnx_qoperator import QOperatorOps
@@ -46,6 +48,12 @@ SUPPORTED_OPS = (
     "QLinearMatMul",
     "QGemm",
     "QLinearAdd",
+    "BatchNormalization",
+    "GlobalAveragePool",
+    "Softmax",
+    "QLinearAveragePool",
+    "QLinearGlobalAveragePool",
+    "QLinearSoftmax",
 )
 
 
@@ -55,6 +63,8 @@ class ImportedModel:
     input_name: str
     output_name: str
     output_is_float: bool  #: the graph output is dequantised (float); else int8
+    #: layer name (and `network.NETWORK_INPUT`) -> the ONNX tensor holding its int8 output
+    layer_tensors: dict[str, str] = field(default_factory=dict)
 
 
 class _Importer(QdqOps, QOperatorOps):
@@ -82,8 +92,17 @@ class _Importer(QdqOps, QOperatorOps):
             raise ValueError(f"graph output {self.output_name!r} is not a quantised tensor")
         if self.input_q is None:
             raise ValueError("the graph input is never quantised (QuantizeLinear missing)")
+        for layer in self.layers[:-1]:
+            if isinstance(layer, Softmax):
+                raise ValueError(
+                    f"node {layer.name!r} (Softmax): only supported as the last layer of the "
+                    "model (its output feeds other nodes)"
+                )
+        if not self.layers or out.src != self.layers[-1].name:
+            raise ValueError(f"graph output {self.output_name!r} is not the last layer's output")
         net = QNetwork(input=self.input_q, input_shape=self.input_shape, layers=self.layers)
-        return ImportedModel(net, self.input_name, self.output_name, float_out)
+        net.resolved_inputs()  # checks the graph: every layer used, inputs in order
+        return ImportedModel(net, self.input_name, self.output_name, float_out, self.layer_tensors)
 
 
 def import_onnx(path: str | Path) -> ImportedModel:

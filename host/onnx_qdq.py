@@ -4,8 +4,8 @@ both formats share."""
 
 from __future__ import annotations
 
-from .network import AvgPool2D, Flatten, MaxPool2D
-from .onnx_graph import DQ, QT, Const, GraphReader, Pending
+from .network import NETWORK_INPUT, AvgPool2D, Flatten, MaxPool2D
+from .onnx_graph import CLAMPABLE_KINDS, DQ, GEMM_KINDS, QT, Const, GraphReader, Pending
 
 __all__ = ["QdqOps"]
 
@@ -20,18 +20,19 @@ class QdqOps(GraphReader):
             if self.input_q is not None:
                 raise ValueError(f"node {node.name!r}: the input is quantised twice")
             self.input_q = q
+            self.layer_tensors[NETWORK_INPUT] = node.output[0]
+            self.values[node.output[0]] = QT(q, NETWORK_INPUT, node.output[0])
         elif isinstance(src, Pending):
-            self.emit(src, q)
+            self.values[node.output[0]] = self.emit(src, q, node.output[0])
         else:
             raise ValueError(
                 f"node {node.name!r} (QuantizeLinear): unsupported input {node.input[0]!r}"
             )
-        self.values[node.output[0]] = QT(q)
 
     def op_DequantizeLinear(self, node) -> None:  # noqa: N802
         src = self.values.get(node.input[0])
         if isinstance(src, QT):
-            self.values[node.output[0]] = DQ(src.q)
+            self.values[node.output[0]] = DQ(src.q, src.src, src.tensor)
         elif isinstance(src, Const):
             scale = self.const(node.input[1], node)
             zp = self.const(node.input[2], node) if len(node.input) > 2 else None
@@ -40,40 +41,42 @@ class QdqOps(GraphReader):
             raise ValueError(f"node {node.name!r} (DequantizeLinear): unsupported input")
 
     def op_Conv(self, node) -> None:  # noqa: N802
-        in_q = self.dq_input(node, node.input[0])
+        x = self.dq_value(node, node.input[0])
         w = self.values.get(node.input[1])
         if not isinstance(w, Const) or w.scale is None:
             raise ValueError(f"node {node.name!r} (Conv): weights must be dequantised int8")
+        kind = self.conv_kind(node, w.value.shape)
         b = self.values.get(node.input[2]) if len(node.input) > 2 else None
         n = w.value.shape[0]
         wq, ws = self.weight(node, w, n, 0)
         self.values[node.output[0]] = Pending(
-            "conv",
+            kind,
             node.name,
-            in_q,
+            x.q,
             {
                 "weight": wq,
                 "w_scale": ws,
-                "bias": self.bias(node, b, n, in_q, ws),
+                "bias": self.bias(node, b, n, x.q, ws),
                 **self._conv_args(node),
             },
+            srcs=(x.src,),
         )
 
     def op_Gemm(self, node) -> None:  # noqa: N802
         a = self.attrs(node)
         if a.get("transA", 0) or a.get("alpha", 1.0) != 1.0 or a.get("beta", 1.0) != 1.0:
             raise ValueError(f"node {node.name!r} (Gemm): only transA=0, alpha=beta=1")
-        in_q = self.dq_input(node, node.input[0])
+        x = self.dq_value(node, node.input[0])
         b = self.values.get(node.input[2]) if len(node.input) > 2 else None
-        self.values[node.output[0]] = self._dense(
-            node, in_q, self.values.get(node.input[1]), bool(a.get("transB", 0)), b
-        )
+        p = self._dense(node, x.q, self.values.get(node.input[1]), bool(a.get("transB", 0)), b)
+        p.srcs = (x.src,)
+        self.values[node.output[0]] = p
 
     def op_MatMul(self, node) -> None:  # noqa: N802
-        in_q = self.dq_input(node, node.input[0])
-        self.values[node.output[0]] = self._dense(
-            node, in_q, self.values.get(node.input[1]), False, None
-        )
+        x = self.dq_value(node, node.input[0])
+        p = self._dense(node, x.q, self.values.get(node.input[1]), False, None)
+        p.srcs = (x.src,)
+        self.values[node.output[0]] = p
 
     def op_Add(self, node) -> None:  # noqa: N802
         p = self.values.get(node.input[0])
@@ -93,23 +96,44 @@ class QdqOps(GraphReader):
             self.values[node.output[0]] = p
         elif isinstance(p, DQ) and isinstance(b, Const) and b.scale is not None:
             self.values[node.output[0]] = Pending(
-                "add", node.name, p.q, {"const": self._add_const(node, b)}
+                "add", node.name, p.q, {"const": self._add_const(node, b)}, srcs=(p.src,)
             )
+        elif isinstance(p, DQ) and isinstance(b, DQ):  # two activations: a residual rejoin
+            self.values[node.output[0]] = Pending("add2", node.name, p.q, srcs=(p.src, b.src))
         else:
             raise ValueError(
-                f"node {node.name!r} (Add): only a constant operand (bias) is "
-                "supported, not the sum of two activations"
+                f"node {node.name!r} (Add): operands must be int8 activations or an int8 "
+                "constant (or a float bias right after MatMul)"
             )
+
+    def op_BatchNormalization(self, node) -> None:  # noqa: N802
+        p = self.values.get(node.input[0])
+        if isinstance(p, DQ):  # the conv/gemm output was quantised first
+            p = self.pending_of_layer(node, p)
+        if not isinstance(p, Pending) or p.kind not in GEMM_KINDS or p.activation != "none":
+            raise ValueError(
+                f"node {node.name!r} (BatchNormalization): only directly after a "
+                "Conv/Gemm/MatMul (it is folded into that layer)"
+            )
+        self.values[node.output[0]] = self.fold_batchnorm(node, p)
+
+    def op_GlobalAveragePool(self, node) -> None:  # noqa: N802
+        self._host_op(node, "globalavgpool", {})
+
+    def op_Softmax(self, node) -> None:  # noqa: N802
+        axis = self.attrs(node).get("axis", -1 if self.opset >= 13 else 1)
+        if axis not in (-1, 1):
+            raise ValueError(
+                f"node {node.name!r} (Softmax): only over the features of a (batch, features) "
+                f"tensor (axis -1 or 1), got axis {axis}"
+            )
+        self._host_op(node, "softmax", {})
 
     def _activation(self, node, kind: str) -> None:
         p = self.values.get(node.input[0])
-        if (
-            not isinstance(p, Pending)
-            or p.kind not in ("conv", "dense", "add")
-            or p.activation != "none"
-        ):
+        if not isinstance(p, Pending) or p.kind not in CLAMPABLE_KINDS or p.activation != "none":
             raise ValueError(
-                f"node {node.name!r} ({node.op_type}): only directly after Conv/Gemm/MatMul"
+                f"node {node.name!r} ({node.op_type}): only directly after Conv/Gemm/MatMul/Add"
             )
         p.activation = kind
         self.values[node.output[0]] = p
@@ -146,12 +170,12 @@ class QdqOps(GraphReader):
 
     def _host_op(self, node, kind: str, args: dict) -> None:
         src = self.values.get(node.input[0])
-        if isinstance(src, QT):  # QOperator: int8 in, int8 out
-            self.layers.append(self._host_layer(kind, node.name, args))
-            self.values[node.output[0]] = QT(src.q)
+        if isinstance(src, QT) and kind in ("maxpool", "flatten"):  # QOperator: int8 in and out
+            layer = self._host_layer(kind, node.name, args)
+            self.values[node.output[0]] = self.add_layer(layer, (src.src,), src.q, node.output[0])
         else:
-            in_q = self.dq_input(node, node.input[0])
-            self.values[node.output[0]] = Pending(kind, node.name, in_q, args)
+            x = self.dq_value(node, node.input[0])
+            self.values[node.output[0]] = Pending(kind, node.name, x.q, args, srcs=(x.src,))
 
     @staticmethod
     def _host_layer(kind, name, args):

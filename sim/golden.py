@@ -47,6 +47,10 @@ __all__ = [
     "max_pool",
     "avg_pool",
     "add",
+    "depthwise_conv2d",
+    "avg_pool_requant",
+    "softmax",
+    "softmax_input_params",
     "INT32_MIN",
     "INT32_MAX",
 ]
@@ -291,3 +295,184 @@ def add(
     sb = multiply_by_quantized_multiplier(b * (1 << left_shift), input2_multiplier, input2_shift)
     raw = multiply_by_quantized_multiplier(sa + sb, output_multiplier, output_shift)
     return np.clip(raw + int(output_offset), act_min, act_max).astype(np.int8)
+
+
+def depthwise_conv2d(
+    x,
+    w,
+    bias,
+    input_zp,
+    multiplier,
+    shift,
+    output_zp,
+    act_min,
+    act_max,
+    *,
+    stride=(1, 1),
+    pads=(0, 0, 0, 0),
+):
+    """TFLite DEPTHWISE_CONV_2D, depth multiplier 1: x int8 (B, C, H, W), w int8
+    (C, 1, KH, KW); channel c of the output is ``sum((x[c] - input_zp) * w[c]) + bias[c]``
+    over each window (padding is a real zero), requantised per channel -> (B, C, HO, WO)."""
+    x = np.asarray(x, dtype=np.int64) - int(input_zp)
+    w = np.asarray(w, dtype=np.int64)
+    b, c, h, wd = x.shape
+    if w.shape[:2] != (c, 1):
+        raise ValueError(f"depthwise_conv2d: weights must be ({c}, 1, KH, KW), got {w.shape}")
+    kh, kw = w.shape[2:]
+    top, left, bottom, right = pads
+    xp = np.zeros((b, c, h + top + bottom, wd + left + right), dtype=np.int64)
+    xp[:, :, top : top + h, left : left + wd] = x
+    sh, sw = stride
+    ho = (h + top + bottom - kh) // sh + 1
+    wo = (wd + left + right - kw) // sw + 1
+    acc = np.zeros((b, c, ho, wo), dtype=np.int64)
+    for i in range(kh):
+        for j in range(kw):
+            patch = xp[:, :, i : i + sh * (ho - 1) + 1 : sh, j : j + sw * (wo - 1) + 1 : sw]
+            acc += patch * w[None, :, 0, i, j, None, None]
+    acc = np.moveaxis(acc, 1, -1)
+    out = requantize(acc, bias, multiplier, shift, output_zp, act_min, act_max)
+    return np.moveaxis(out, -1, 1)
+
+
+def avg_pool_requant(
+    x, kernel, stride, pads, input_zp, multipliers, shifts, output_zp, act_min=-128, act_max=127
+):
+    """Average pooling into another quantisation (TFLite MEAN's integer scheme): per
+    window with ``n`` unpadded elements, ``acc = sum(x - input_zp)`` and
+    ``out = clamp(MultiplyByQuantizedMultiplier(acc, multipliers[n], shifts[n]) +
+    output_zp)``, the multiplier of ``n`` being that of ``input_scale / (output_scale n)``
+    (so one output stage of `requantize`, no division)."""
+    x = np.asarray(x, dtype=np.int64) - int(input_zp)
+    wins, counts = _pool_windows(x, kernel, stride, pads, fill=0)
+    acc = wins.sum(axis=0)
+    m = np.asarray(multipliers, dtype=np.int64)[counts]
+    s = np.asarray(shifts, dtype=np.int64)[counts]
+    out = multiply_by_quantized_multiplier(acc, m, s) + int(output_zp)
+    return np.clip(out, act_min, act_max).astype(np.int8)
+
+
+# -- softmax: TFLite reference_ops::Softmax (int8), gemmlowp fixed point ---------------------
+#
+# The row maximum is subtracted; each difference d >= diff_min is scaled to Q5.26
+# (``SRDHM(d * 2**input_left_shift, input_multiplier)``, the real value beta * scale * d)
+# and exponentiated by gemmlowp's ``exp_on_negative_values`` into Q0.31; the sum of the
+# exps (each rescaled to Q12.19 with RoundingDivideByPOT(., 12)) is inverted by
+# TFLite's ``GetReciprocal`` (Newton-Raphson ``one_over_one_plus_x_for_x_in_0_1``), and
+# p = SRDHM(reciprocal, exp) is the probability in Q0.31 scaled by 2**num_bits_over_unit.
+# Output: TFLite's fixed quantisation (scale 1/256): ``RoundingDivideByPOT(p,
+# num_bits_over_unit + 23) + output_zp``; for another output scale s, this contract
+# first multiplies p by the fixed-point multiplier of 1 / (256 s):
+# ``RoundingDivideByPOT(SRDHM(p, M), num_bits_over_unit + 23 - shift) + output_zp``.
+# A difference below diff_min gives -128 (TFLite writes the int8 minimum). Every int32
+# step saturates or cannot overflow, as in the C code.
+
+_SRDHM = saturating_rounding_doubling_high_mul
+_RDBPOT = rounding_divide_by_pot
+
+
+def _sat_shl(x, e: int) -> np.ndarray:
+    return _sat32(_i64(x) * (1 << e))
+
+
+def _exp_on_interval_between_negative_one_quarter_and_0_excl(a):
+    """gemmlowp: exp(a) for a in [-1/4, 0), Q0.31 in and out (Taylor series around -1/8)."""
+    x = a + (1 << 28)
+    x2 = _SRDHM(x, x)
+    x3 = _SRDHM(x2, x)
+    x4 = _SRDHM(x2, x2)
+    x4_over_4 = _RDBPOT(x4, 2)
+    poly = _RDBPOT(_SRDHM(x4_over_4 + x3, 715827883) + x2, 1)  # 715827883: 1/3
+    return 1895147668 + _SRDHM(1895147668, x + poly)  # 1895147668: exp(-1/8)
+
+
+#: gemmlowp's exp barrel shifter: (power of two, exp(-2**power) in Q0.31)
+_EXP_FACTORS = (
+    (-2, 1672461947),
+    (-1, 1302514674),
+    (0, 790015084),
+    (1, 290630308),
+    (2, 39332535),
+    (3, 720401),
+    (4, 242),
+)
+
+
+def _exp_on_negative_values(a):
+    """gemmlowp exp_on_negative_values: Q5.26 a <= 0 -> exp(a) in Q0.31."""
+    a = _i64(a)
+    quarter = 1 << 24
+    a_mod_quarter_minus_quarter = (a & (quarter - 1)) - quarter
+    result = _exp_on_interval_between_negative_one_quarter_and_0_excl(
+        _sat_shl(a_mod_quarter_minus_quarter, 5)
+    )
+    remainder = a_mod_quarter_minus_quarter - a
+    for power, factor in _EXP_FACTORS:
+        result = np.where(remainder & (1 << (26 + power)), _SRDHM(result, factor), result)
+    return np.where(a == 0, INT32_MAX, result)
+
+
+def _one_over_one_plus_x_for_x_in_0_1(a):
+    """gemmlowp: 1 / (1 + a) for a in [0, 1), Q0.31 in and out (three Newton steps in Q2.29)."""
+    total = _i64(a) + INT32_MAX
+    half_denominator = (total + 1) >> 1  # RoundingHalfSum(a, One); total >= 0
+    x = 1515870810 + _SRDHM(half_denominator, -1010580540)  # 48/17 - 32/17 d
+    for _ in range(3):
+        one_minus_half_denominator_times_x = (1 << 29) - _SRDHM(half_denominator, x)
+        x = x + _sat_shl(_SRDHM(x, one_minus_half_denominator_times_x), 2)
+    return _sat_shl(x, 1)
+
+
+def _bit_length(x) -> np.ndarray:
+    x = _i64(x)
+    return sum(((x >> i) > 0).astype(np.int64) for i in range(32))
+
+
+def softmax_input_params(input_scale: float, beta: float = 1.0) -> tuple[int, int, int]:
+    """TFLite's PreprocessSoftmaxScaling and CalculateInputRadius (5 integer bits):
+    (input_multiplier, input_left_shift, diff_min) for an int8 input of this scale."""
+    real = min(beta * input_scale * (1 << 26), (1 << 31) - 1.0)
+    mant, exp = np.frexp(real)
+    q = int(np.floor(mant * (1 << 31) + 0.5))
+    if q == 1 << 31:
+        q, exp = q // 2, exp + 1
+    if exp < 0 or exp > 30:
+        raise ValueError(f"softmax input scale {input_scale} is out of TFLite's range")
+    radius = int(np.floor(31.0 * (1 << 26) / (1 << int(exp))))
+    return q, int(exp), -radius
+
+
+def softmax(
+    x,
+    input_multiplier,
+    input_left_shift,
+    diff_min,
+    output_zp=-128,
+    output_multiplier=None,
+    output_shift=0,
+):
+    """int8 softmax over the last axis of x (TFLite reference, see above).
+
+    ``output_multiplier`` None: TFLite's output scale 1/256; else the output scale is
+    ``1 / (256 * output_multiplier * 2**(output_shift - 31))``.
+    """
+    x = np.asarray(x, dtype=np.int64)
+    if x.shape[-1] > 4096:
+        raise ValueError("softmax: at most 4096 classes (the Q12.19 sum of exps)")
+    diff = x - x.max(axis=-1, keepdims=True)
+    valid = diff >= int(diff_min)
+    scaled = _SRDHM(np.where(valid, diff, 0) * (1 << int(input_left_shift)), input_multiplier)
+    exps = _exp_on_negative_values(scaled)
+    sum_of_exps = np.where(valid, _RDBPOT(exps, 12), 0).sum(axis=-1, keepdims=True)
+    headroom_plus_one = 32 - _bit_length(sum_of_exps)
+    num_bits_over_unit = 12 - headroom_plus_one
+    shifted_sum_minus_one = ((sum_of_exps << headroom_plus_one) & 0xFFFFFFFF) - (1 << 31)
+    shifted_scale = _one_over_one_plus_x_for_x_in_0_1(shifted_sum_minus_one)
+    p = _SRDHM(shifted_scale, exps)
+    if output_multiplier is None:
+        unsat = _RDBPOT(p, num_bits_over_unit + 23)
+    else:
+        unsat = _RDBPOT(_SRDHM(p, int(output_multiplier)), num_bits_over_unit + 23 - output_shift)
+    out = np.clip(unsat + int(output_zp), -128, 127)
+    return np.where(valid, out, -128).astype(np.int8)
