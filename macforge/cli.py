@@ -7,6 +7,7 @@ import sys
 
 from . import (
     __version__,
+    cmd_area,
     cmd_bench,
     cmd_build,
     cmd_demo,
@@ -29,6 +30,7 @@ COMMANDS = (
     cmd_bench,
     cmd_estimate,
     cmd_build,
+    cmd_area,
     cmd_verify,
 )
 
