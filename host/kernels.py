@@ -276,8 +276,8 @@ def softmax_int8(x: np.ndarray, params: dict) -> np.ndarray:
         recip, bits = _reciprocal(total)
         res = []
         for e in exps:
-            if e is None:
-                res.append(-128)
+            if e is None:  # probability 0
+                res.append(p["output_zp"])
                 continue
             prob = _srdhm_int(recip, e)
             if p["output_multiplier"] is None:

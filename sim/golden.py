@@ -365,8 +365,9 @@ def avg_pool_requant(
 # num_bits_over_unit + 23) + output_zp``; for another output scale s, this contract
 # first multiplies p by the fixed-point multiplier of 1 / (256 s):
 # ``RoundingDivideByPOT(SRDHM(p, M), num_bits_over_unit + 23 - shift) + output_zp``.
-# A difference below diff_min gives -128 (TFLite writes the int8 minimum). Every int32
-# step saturates or cannot overflow, as in the C code.
+# A difference below diff_min gives probability 0, i.e. output_zp (TFLite writes the int8
+# minimum, which is its output zero point -128). Every int32 step saturates or cannot
+# overflow, as in the C code.
 
 _SRDHM = saturating_rounding_doubling_high_mul
 _RDBPOT = rounding_divide_by_pot
@@ -475,4 +476,4 @@ def softmax(
     else:
         unsat = _RDBPOT(_SRDHM(p, int(output_multiplier)), num_bits_over_unit + 23 - output_shift)
     out = np.clip(unsat + int(output_zp), -128, 127)
-    return np.where(valid, out, -128).astype(np.int8)
+    return np.where(valid, out, int(output_zp)).astype(np.int8)

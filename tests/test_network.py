@@ -195,3 +195,151 @@ def test_post_training_quantisation_tracks_float():
     err = np.abs(y - ref)
     assert err.mean() < 0.02 * np.abs(ref).max() and err.max() < 0.1 * np.abs(ref).max()
     assert (y.argmax(axis=1) == ref.argmax(axis=1)).mean() >= 0.9
+
+
+# -- DAG networks: residual Add, depthwise, global average pooling, softmax -----------------
+def residual_net(rng) -> QNetwork:
+    """conv -> [depthwise -> conv] + conv's output (Add) -> depthwise stride 2 -> GAP
+    (requantised) -> flatten -> dense -> softmax."""
+    from macforge.host.network import Add, DepthwiseConv2D, GlobalAvgPool2D, Softmax
+
+    def dw(name, c, k, **kw):
+        return DepthwiseConv2D(
+            name,
+            rng.integers(-127, 128, size=(c, 1, k, k), dtype=np.int8),
+            rng.integers(-3000, 3000, size=c).astype(np.int32),
+            rng.uniform(0.002, 0.02, size=c),
+            QuantParams(0.3, int(rng.integers(-20, 20))),
+            **kw,
+        )
+
+    return QNetwork(
+        input=QuantParams(0.05, -3),
+        input_shape=(2, 8, 7),
+        layers=[
+            random_conv(rng, "stem", 5, 2, 3, 0.5, pads=(1, 1, 1, 1), activation="relu"),
+            dw("dw1", 5, 3, pads=(1, 1, 1, 1), activation="relu6"),
+            random_conv(rng, "pw1", 5, 5, 1, 0.4),
+            Add("res", ("stem", "pw1"), QuantParams(0.6, -10), activation="relu"),
+            dw("dw2", 5, 3, stride=(2, 2), pads=(0, 1, 1, 0)),
+            GlobalAvgPool2D("gap", QuantParams(0.2, 3)),
+            Flatten("flatten"),
+            Dense(
+                "fc",
+                rng.integers(-127, 128, size=(6, 5), dtype=np.int8),
+                rng.integers(-2000, 2000, size=6).astype(np.int32),
+                rng.uniform(0.002, 0.02, size=6),
+                QuantParams(0.1, 4),
+            ),
+            Softmax("softmax"),
+        ],
+    )
+
+
+@pytest.mark.parametrize("cfg_name", ["tiny", "default"])
+def test_residual_depthwise_network_bit_exact_on_rtl(cfg_name):
+    cfg = preset(cfg_name)
+    seed = runner.test_seed(f"residual:{cfg_name}")
+    rng = np.random.default_rng(seed)
+    net = residual_net(rng)
+    x = rng.integers(-128, 128, size=(3, 2, 8, 7), dtype=np.int8)
+    record, want_record = {}, {}
+    transport = SimTransport(cfg, idle_prob=0.1, stall_prob=0.1, seed=seed)
+    out, stats = run_network(net, x, cfg, transport, record=record)
+    want = golden_forward(net, x, record=want_record)
+    assert out.shape == want.shape == (3, 6)
+    for name in want_record:
+        assert np.array_equal(record[name], want_record[name]), f"{name}, seed {seed}"
+    where = {s.name: s.where for s in stats}
+    assert [n for n, w in where.items() if w == "accelerator"] == [
+        "stem",
+        "dw1",
+        "pw1",
+        "dw2",
+        "fc",
+    ]
+    dw = [s for s in stats if s.kind == "depthwise"]
+    assert all(0 < s.utilization <= 1 / cfg.cols for s in dw)
+    assert net.output == QuantParams(1 / 256, -128)
+
+
+def test_network_graph_is_checked():
+    from macforge.host.network import Add, Softmax
+
+    rng = np.random.default_rng(1)
+    conv = random_conv(rng, "c", 2, 2, 1, 0.5)
+    q = QuantParams(0.1, 0)
+    cases = [
+        ([conv, Add("a", ("c", "nope"), q)], "reads 'nope', which is not an earlier layer"),
+        ([conv, Add("a", ("c",), q)], r"needs 2 input\(s\)"),
+        ([conv, Flatten("c")], "used twice"),
+        ([Softmax("s"), Flatten("f")], "must be the last layer"),
+        ([conv, Flatten("f", inputs=("<input>",))], "output of layer 'c' is never used"),
+    ]
+    for layers, needle in cases:
+        net = QNetwork(input=q, input_shape=(2, 3, 3), layers=layers)
+        with pytest.raises(ValueError, match=needle):
+            net.resolved_inputs()
+
+
+def test_new_host_kernels_match_golden():
+    from macforge.host.kernels import avg_pool_requant_int8, softmax_int8
+    from macforge.host.layer_params import avg_pool_params, softmax_params
+
+    rng = np.random.default_rng(12)
+    for s_in, out_q in [
+        (0.02, QuantParams(1 / 256, -128)),
+        (0.15, QuantParams(1 / 255, -128)),
+        (0.7, QuantParams(1 / 128, -100)),
+    ]:
+        x = rng.integers(-128, 128, size=(200, 11), dtype=np.int8)
+        p = softmax_params(QuantParams(s_in, 5), out_q)
+        want = golden.softmax(
+            x,
+            p["input_multiplier"],
+            p["input_left_shift"],
+            p["diff_min"],
+            p["output_zp"],
+            p["output_multiplier"],
+            p["output_shift"],
+        )
+        assert np.array_equal(softmax_int8(x, p), want)
+        # the float meaning, within one LSB (TFLite's fixed-point exp and reciprocal)
+        d = (x.astype(np.float64) - x.max(axis=1, keepdims=True)) * s_in
+        prob = np.exp(d) / np.exp(d).sum(axis=1, keepdims=True)
+        approx = np.clip(np.round(prob / out_q.scale) + out_q.zero_point, -128, 127)
+        assert np.abs(approx - want).max() <= 1
+    x = rng.integers(-128, 128, size=(2, 3, 7, 6), dtype=np.int8)
+    qi, qo = QuantParams(0.1, 5), QuantParams(0.03, -7)
+    mult, shift = avg_pool_params(qi, qo, 42)
+    for kernel, stride, pads in [((3, 3), (2, 2), (1, 1, 1, 1)), ((7, 6), (1, 1), (0, 0, 0, 0))]:
+        got = avg_pool_requant_int8(x, kernel, stride, pads, 5, mult, shift, -7)
+        want = golden.avg_pool_requant(x, kernel, stride, pads, 5, mult, shift, -7)
+        assert np.array_equal(got, want)
+    mean = (x.astype(np.float64) - 5).mean(axis=(2, 3)) * 0.1
+    want = golden.avg_pool_requant(x, (7, 6), (1, 1), (0, 0, 0, 0), 5, mult, shift, -7)
+    assert np.abs(np.round(mean / 0.03) - 7 - want[:, :, 0, 0]).max() <= 1
+
+
+def test_depthwise_golden_equals_per_channel_conv():
+    rng = np.random.default_rng(13)
+    x = rng.integers(-128, 128, size=(2, 4, 6, 5), dtype=np.int8)
+    w = rng.integers(-127, 128, size=(4, 1, 3, 2), dtype=np.int8)
+    bias = rng.integers(-500, 500, size=4)
+    mult, shift = [1 << 30] * 4, [-6, -5, -7, -6]
+    kw = {"stride": (2, 1), "pads": (1, 0, 1, 1)}
+    got = golden.depthwise_conv2d(x, w, bias, -3, mult, shift, 2, -128, 127, **kw)
+    for c in range(4):
+        one = golden.conv2d(
+            x[:, c : c + 1],
+            w[c : c + 1],
+            bias[c : c + 1],
+            -3,
+            mult[c : c + 1],
+            shift[c : c + 1],
+            2,
+            -128,
+            127,
+            **kw,
+        )
+        assert np.array_equal(got[:, c : c + 1], one)
