@@ -96,6 +96,22 @@ def test_network_layers_match_rtl(cfg_name):
     assert (est.layers[0].m, est.layers[0].k, est.layers[0].n) == (243, 18, 6)
 
 
+def test_depthwise_residual_network_matches_rtl():
+    """A DAG with depthwise layers (several programs in one session per layer)."""
+    from tests.test_network import residual_net
+
+    cfg = preset("tiny")
+    rng = np.random.default_rng(7105)
+    net = residual_net(rng)
+    x = rng.integers(-128, 128, size=(2, *net.input_shape), dtype=np.int8)
+    _, stats = run_network(net, x, cfg, SimTransport(cfg))
+    est = perfmodel.estimate_network(net, cfg, batch=2)
+    pairs = [(s, e) for s, e in zip(stats, est.layers, strict=True) if s.cycles]
+    assert any(s.kind == "depthwise" for s, _ in pairs)
+    for s, e in pairs:
+        assert _within(e.cycles, s.cycles), f"{s.name}: model {e.cycles}, RTL {s.cycles}"
+
+
 def test_model_is_fast_and_consistent():
     """A 256^3 GEMM (278 208 command words) in a fraction of a second; the segment API
     (as `ModelTransport` uses it) gives the same cycles as `estimate_program`."""
