@@ -106,17 +106,23 @@ def _check_area(r: dict, config: str) -> None:
     assert r["blocks"]["array"]["flip_flops"] >= cfg.rows * cfg.cols * (cfg.acc_width + 16)
 
 
-def test_area_report_tiny(tmp_path):
-    rep = tmp_path / "r.json"
+@pytest.fixture(scope="module")
+def tiny_area(tmp_path_factory):
+    """``macforge area --config tiny --report r.json`` (one synthesis, ~15 s unloaded)."""
+    rep = tmp_path_factory.mktemp("area") / "r.json"
     assert main(["area", "--config", "tiny", "--report", str(rep)]) == 0
-    r = json.loads(rep.read_text())
-    _check_area(r, "tiny")
-    assert 100_000 < r["transistors"] < 2_000_000
+    return json.loads(rep.read_text())
+
+
+def test_area_report_tiny(tiny_area):
+    _check_area(tiny_area, "tiny")
+    assert 100_000 < tiny_area["transistors"] < 2_000_000
 
 
 @pytest.mark.slow
-def test_area_default_exceeds_tiny():
-    tiny = area_estimate(preset("tiny")).to_dict()
+def test_area_default_exceeds_tiny(tiny_area):
+    """default (8x8, eight 32x32 requantiser lanes): ~1 min of synthesis unloaded."""
+    tiny = tiny_area
     default = area_estimate(preset("default")).to_dict()
     _check_area(default, "default")
     assert default["transistors"] > 2 * tiny["transistors"]
