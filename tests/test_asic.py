@@ -168,3 +168,10 @@ def test_verilog_bad_target_is_exit_2(tmp_path):
     )
     assert res.returncode == 2 and "invalid choice" in res.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_help_names_the_asic_options(capsys):
+    for argv, needle in ((["area", "--help"], "--report"), (["verilog", "--help"], "asic")):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 0 and needle in capsys.readouterr().out
