@@ -14,6 +14,7 @@ from . import (
     cmd_estimate,
     cmd_matmul,
     cmd_run,
+    cmd_sweep,
     cmd_verify,
     cmd_verilog,
 )
@@ -31,6 +32,7 @@ COMMANDS = (
     cmd_estimate,
     cmd_build,
     cmd_area,
+    cmd_sweep,
     cmd_verify,
 )
 

@@ -14,7 +14,13 @@ from __future__ import annotations
 import argparse
 import os
 
-from .common import UsageError, check_report_path, config_by_name, write_report
+from .common import (
+    UsageError,
+    check_report_path,
+    cluster_client,
+    config_by_name,
+    write_report,
+)
 
 
 def add_parser(sub) -> None:
@@ -62,6 +68,9 @@ def add_parser(sub) -> None:
     )
     s.add_argument(
         "--jobs", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)"
+    )
+    s.add_argument(
+        "--cluster", metavar="tcp://HOST:PORT", help="run the seeds on this Dask scheduler"
     )
     s.add_argument("--report", metavar="FILE", help="write figures as JSON")
     s.set_defaults(func=run_soak)
@@ -182,10 +191,12 @@ def run_soak(args: argparse.Namespace) -> int:
     if args.first_seed < 0:
         raise UsageError("--first-seed must be >= 0")
     check_report_path(args)
+    client = cluster_client(args.cluster)
     seeds = range(args.first_seed, args.first_seed + args.seeds)
+    where = f"Dask scheduler {args.cluster}" if client else f"{args.jobs} process(es)"
     print(
         f"macforge verify soak: config '{cfg.name}', seeds {seeds.start}..{seeds.stop - 1}, "
-        f"{args.fuzz_words} fuzz words, {args.jobs} process(es)",
+        f"{args.fuzz_words} fuzz words, {where}",
         flush=True,
     )
 
@@ -199,7 +210,13 @@ def run_soak(args: argparse.Namespace) -> int:
         for line in rep.mismatches[:3] + ([rep.error] if rep.error else []):
             print(f"      {line}", flush=True)
 
-    summary = soak(cfg, seeds, args.fuzz_words, jobs=args.jobs, progress=progress)
+    try:
+        summary = soak(
+            cfg, seeds, args.fuzz_words, jobs=args.jobs, client=client, progress=progress
+        )
+    finally:
+        if client is not None:
+            client.close()
     print(
         f"  {summary['seeds']} seeds, {summary['command_words']} command words "
         f"({summary['fuzz_commands']} fuzzed commands, {summary['gemms']} GEMMs, "

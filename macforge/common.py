@@ -14,6 +14,7 @@ __all__ = [
     "UsageError",
     "config_by_name",
     "write_report",
+    "write_bytes",
     "load_array",
     "check_output_path",
     "check_report_path",
@@ -23,6 +24,7 @@ __all__ = [
     "add_sim_argument",
     "sim_figures",
     "sim_transport",
+    "cluster_client",
 ]
 
 
@@ -119,6 +121,11 @@ def _atomic_write(path: Path, write) -> None:
         raise
 
 
+def write_bytes(path: Path, data: bytes) -> None:
+    """``data`` into ``path``, atomically."""
+    _atomic_write(Path(path), lambda f: f.write(data))
+
+
 def write_report(path: str | None, report: dict) -> None:
     """Write ``report`` as sorted, indented JSON when ``path`` is given (atomically)."""
     if path:
@@ -203,3 +210,15 @@ def layer_rows(stats) -> list[dict]:
         }
         for s in stats
     ]
+
+
+def cluster_client(address: str | None):
+    """A Dask client on ``address`` (checked and connected before any work), or None."""
+    if not address:
+        return None
+    from macforge.sim.parallel import ClusterError, connect
+
+    try:
+        return connect(address)
+    except ClusterError as exc:
+        raise UsageError(str(exc)) from None

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -26,6 +25,7 @@ from macforge.hw import isa
 from macforge.hw.config import AccelConfig
 from macforge.sim import runner
 from macforge.sim.isa_model import IsaModel
+from macforge.sim.parallel import map_jobs
 from macforge.sim.stimulus import (
     JUNK_KINDS,
     GemmCase,
@@ -423,19 +423,22 @@ def soak(
     fuzz_words: int,
     *,
     jobs: int = 2,
+    client=None,
     progress: Callable[[SeedReport, int, int], None] | None = None,
 ) -> dict:
     """Run ``seeds`` (``fuzz_words`` junk words in all, split between them) on ``jobs``
-    local processes; the summary names the first failing seed."""
+    local processes, or on the Dask cluster of ``client`` (`sim.parallel.map_jobs`); the
+    summary (seeds in order) names the first failing seed."""
     started = time.monotonic()
     per_seed = -(-fuzz_words // max(len(seeds), 1))
-    reports: list[SeedReport] = []
     work = [(cfg, s, per_seed) for s in seeds]
-    with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
-        for rep in pool.map(_run_seed_args, work):
-            reports.append(rep)
-            if progress:
-                progress(rep, len(reports), len(work))
+    reports: list[SeedReport] = map_jobs(
+        _run_seed_args,
+        work,
+        jobs=jobs,
+        client=client,
+        progress=(lambda done, total, _i, rep: progress(rep, done, total)) if progress else None,
+    )
     failing = [r for r in reports if not r.ok]
     return {
         "config": cfg.name,
