@@ -107,6 +107,12 @@ def config_by_name(name: str):
         raise UsageError(str(exc)) from None
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _atomic_write(path: Path, write) -> None:
     """Call ``write(file)`` on a temporary file beside ``path``, then rename it to ``path``:
     a failure never leaves a partial or stale file."""
@@ -114,6 +120,7 @@ def _atomic_write(path: Path, write) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a new file gets the umask's
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

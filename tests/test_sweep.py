@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 
 import pytest
 
@@ -68,6 +69,9 @@ def test_sweep_results(local_sweep):
         assert len(list(csv.DictReader(f))) == 4
     for name in ("pareto.png", "utilization.png", "roofline.png"):
         assert (local_sweep / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert (local_sweep / "sweep.json").stat().st_mode & 0o777 == 0o666 & ~mask
 
 
 def _point(index, luts, gmacs, fits=True):
