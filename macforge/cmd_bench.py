@@ -1,4 +1,5 @@
-"""``macforge bench``: GEMM cycles and utilization across shapes and stream widths (RTL sim)."""
+"""``macforge bench``: GEMM cycles and utilization across shapes and stream widths (RTL sim);
+``--networks``: the MLPerf Tiny shapes end to end, per board (`macforge.bench_networks`)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,27 @@ import time
 
 import numpy as np
 
-from .common import UsageError, add_sim_argument, check_report_path, config_by_name, write_report
+from .common import (
+    UsageError,
+    add_sim_argument,
+    check_report_path,
+    config_by_name,
+    sim_figures,
+    write_report,
+)
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("bench", help="measure GEMM utilization vs shape and stream width")
+    from macforge.host.mlperf_tiny import NETWORKS
+
+    p = sub.add_parser(
+        "bench",
+        help="measure GEMM utilization vs shape and stream width; --networks: MLPerf Tiny",
+        description="Without --networks: cycles and utilization of GEMMs over shapes and "
+        "stream widths. With --networks: the four MLPerf Tiny shapes quantised by "
+        "onnxruntime, cycles per inference on the RTL for --config, and per board (its own "
+        "preset) latency, link bytes and time at its baud, inferences/s and weights on chip.",
+    )
     p.add_argument("--config", default="default", help="preset name (default: default)")
     p.add_argument(
         "--bus",
@@ -20,6 +37,18 @@ def add_parser(sub) -> None:
         help="stream widths in bytes to compare (default: 4,8,16; --quick: config's)",
     )
     p.add_argument("--quick", action="store_true", help="few small shapes, config's bus only")
+    p.add_argument(
+        "--networks",
+        action="store_true",
+        help="benchmark the MLPerf Tiny networks (all four unless --network is given)",
+    )
+    p.add_argument(
+        "--network",
+        action="append",
+        choices=list(NETWORKS),
+        metavar="NAME",
+        help=f"with --networks: only this network (repeatable; one of {', '.join(NETWORKS)})",
+    )
     p.add_argument(
         "--raw", action="store_true", help="store raw int32 accumulators (no requantisation)"
     )
@@ -43,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
     from macforge.host.runtime import run_many
     from macforge.sim.transport import SimTransport
 
+    if args.networks or args.network:
+        return run_networks(args)
     base = config_by_name(args.config)
     check_report_path(args)
     if args.bus is None:
@@ -116,3 +147,63 @@ def run(args: argparse.Namespace) -> int:
         },
     )
     return 0
+
+
+def run_networks(args: argparse.Namespace) -> int:
+    """``--networks``: `macforge.bench_networks` on the RTL and on every board's preset."""
+    from macforge.fpga.boards import BOARDS
+    from macforge.host.mlperf_tiny import NETWORKS
+
+    from . import bench_networks as bn
+    from .common import sim_transport
+
+    if not args.networks:
+        raise UsageError("--network needs --networks")
+    for opt, given in (("--bus", args.bus), ("--quick", args.quick), ("--raw", args.raw)):
+        if given:
+            raise UsageError(f"{opt} applies to the GEMM bench, not to --networks")
+    cfg = config_by_name(args.config)
+    check_report_path(args)
+    names = list(dict.fromkeys(args.network)) if args.network else list(NETWORKS)
+    transport = sim_transport(args, cfg)
+    t0 = time.monotonic()
+    print(
+        f"macforge bench --networks: {', '.join(names)} on config '{cfg.name}' "
+        f"({cfg.rows}x{cfg.cols}) in RTL simulation ({transport.simulator}), batch 1; "
+        f"boards {', '.join(BOARDS)} with their own presets",
+        flush=True,
+    )
+    with bn.workdir() as tmp:
+        try:
+            runs = bn.prepare_networks(names, tmp, progress=lambda m: print(m, flush=True))
+            results = bn.bench_networks(
+                runs,
+                cfg,
+                lambda name: transport,
+                list(BOARDS.values()),
+                progress=lambda m: print(m, flush=True),
+            )
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    print()
+    for line in bn.format_table(results, cfg):
+        print(line)
+    for note in bn.NOTES:
+        print(f"  {note}")
+    exact = all(r["golden_match"] for r in results)
+    write_report(
+        args.report,
+        {
+            "config": cfg.name,
+            "rows": cfg.rows,
+            "cols": cfg.cols,
+            "peak_macs_per_cycle": cfg.peak_macs_per_cycle,
+            "simulator": transport.simulator,
+            "batch": 1,
+            "networks": results,
+            "golden_match": exact,
+            "wall_seconds": time.monotonic() - t0,
+            **sim_figures(transport),
+        },
+    )
+    return 0 if exact else 1
