@@ -146,3 +146,36 @@ def test_soak_on_dask_gives_the_same_summary(dask_cluster, tmp_path):
         report.pop("wall_seconds")
         reports.append(report)
     assert reports[0] == reports[1] and reports[0]["seeds"] == 2
+
+
+def test_sweep_over_an_onnx_model(tmp_path):
+    """``--model``: the workload is the model's accelerator layers, each estimated as
+    ``macforge estimate`` does (`sim.perfmodel.estimate_network`)."""
+    pytest.importorskip("onnxruntime")
+    import numpy as np
+    from onnxruntime.quantization import QuantFormat
+
+    from macforge.host.onnx_import import import_onnx
+    from macforge.hw.presets import preset
+    from macforge.sim.perfmodel import estimate_network
+
+    from .test_onnx import mlp_model, quantised
+
+    rng = np.random.default_rng(11)
+    q = quantised(
+        tmp_path,
+        mlp_model(rng),
+        rng.normal(size=(16, 20)).astype(np.float32),
+        QuantFormat.QDQ,
+        True,
+    )
+    out = tmp_path / "model"
+    args = ["sweep", "--config", "tiny", "--target", "ice40-up5k", "--model", str(q)]
+    assert main([*args, "--out", str(out), "--jobs", "1"]) == 0
+    (point,) = json.loads((out / "sweep.json").read_text())["points"]
+    cfg = preset("tiny").replace(target="ice40-up5k")
+    expected = estimate_network(import_onnx(q).network, cfg)
+    layers = [x for x in expected.layers if x.where == "accelerator"]
+    assert [w["name"] for w in point["workload"]] == [x.name for x in layers]
+    assert [w["cycles"] for w in point["workload"]] == [x.cycles for x in layers]
+    assert point["fits"] and point["macs"] == sum(x.macs for x in layers)
