@@ -36,6 +36,13 @@ def add_parser(sub) -> None:
     p.add_argument("--raw", action="store_true", help="int8 input and output")
     p.add_argument("--config", default="default", help="preset name (default: default)")
     add_sim_argument(p)
+    p.add_argument(
+        "--trace",
+        metavar="DIR",
+        help="write every layer's int8 output from the RTL and from the golden model into "
+        "DIR (NNN_<layer>.rtl.npy / .golden.npy, trace.json) and name the first layer "
+        "that differs",
+    )
     p.add_argument("--report", metavar="FILE", help="write figures as JSON")
     p.set_defaults(func=run)
 
@@ -49,6 +56,11 @@ def run(args: argparse.Namespace) -> int:
     inputs = (args.model, args.input)
     out_path = check_output_path(args.output, inputs=inputs)
     check_report_path(args, inputs=inputs, outputs=(args.output,))
+    trace_dir = None
+    if args.trace:
+        from .trace import check_trace_dir
+
+        trace_dir = check_trace_dir(args.trace, others=(*inputs, args.output, args.report))
     transport = sim_transport(args, cfg)
     if not Path(args.model).is_file():
         raise UsageError(f"cannot read ONNX model {args.model!r}: file not found")
@@ -80,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     t0 = time.monotonic()
+    rtl_layers: dict | None = {} if trace_dir else None
+    golden_layers: dict | None = {} if trace_dir else None
     try:
         y, stats = run_network(
             net,
@@ -87,10 +101,11 @@ def run(args: argparse.Namespace) -> int:
             cfg,
             transport,
             progress=lambda msg: print(f"  {msg}", flush=True),
+            record=rtl_layers,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    exact = bool(np.array_equal(y, golden_forward(net, xq)))
+    exact = bool(np.array_equal(y, golden_forward(net, xq, record=golden_layers)))
     save_array(out_path, y if args.raw else net.output.dequantize(y).astype(np.float32))
     total = sum(s.cycles for s in stats if s.cycles)
     macs = sum(s.macs for s in stats)
@@ -99,10 +114,26 @@ def run(args: argparse.Namespace) -> int:
         f"  wrote {out_path}; golden check: {'bit-exact' if exact else 'MISMATCH'}; "
         f"{total} cycles, utilization {util:.3f}"
     )
+    first_mismatch = None
+    if trace_dir:
+        from .trace import compare_layers, describe, write_trace
+
+        rows = compare_layers(net, rtl_layers, golden_layers, stats)
+        summary = write_trace(
+            trace_dir,
+            rows,
+            rtl_layers,
+            golden_layers,
+            {"model": str(args.model), "config": cfg.name, "batch": int(x.shape[0])},
+        )
+        first_mismatch = summary["first_mismatch"]
+        print(f"  trace of {len(rows)} layers written to {trace_dir}: {describe(summary)}")
     write_report(
         args.report,
         {
             "model": str(args.model),
+            "trace": str(trace_dir) if trace_dir else None,
+            "first_mismatch": first_mismatch,
             "config": cfg.name,
             "batch": int(x.shape[0]),
             "cycles": total,
