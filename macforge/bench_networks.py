@@ -185,7 +185,38 @@ def bench_networks(runs: list[NetworkRun], cfg, transport_for, boards, progress=
         net = run.network
         progress(f"  {run.name}: {len(net.layers)} layers on the RTL, config '{cfg.name}' ...")
         t0 = time.monotonic()
-        y, stats = run_network(net, run.xq, cfg, transport_for(run.name))
+        params = sum(layer.weight.size + layer.bias.size for layer in _accel_layers(net))
+        entry = {
+            "network": run.name,
+            "input_shape": list(net.input_shape),
+            "parameters": int(params),
+            "weight_bytes": int(sum(layer.weight.size for layer in _accel_layers(net))),
+            "config": cfg.name,
+            "quantize_seconds": run.quantize_seconds,
+        }
+        try:
+            y, stats = run_network(net, run.xq, cfg, transport_for(run.name))
+        except ValueError as exc:  # a layer the config cannot compile (e.g. K > max_k)
+            from macforge.hw.presets import preset
+
+            stats = estimate_network(net, preset("default")).layers  # MACs only
+            entry.update(
+                runs=False,
+                error=str(exc),
+                macs=sum(s.macs for s in stats),
+                layers_accelerator=sum(1 for s in stats if s.where == "accelerator"),
+                layers_host=sum(1 for s in stats if s.where == "host"),
+                cycles=None,
+                model_cycles=None,
+                utilization=None,
+                golden_match=None,
+                layers=[],
+                rtl_seconds=None,
+                boards=[_board_row(run, b, cfg, None) for b in boards],
+            )
+            progress(f"  {run.name}: does not run on config '{cfg.name}': {exc}")
+            results.append(entry)
+            continue
         rtl_seconds = time.monotonic() - t0
         for s in stats:
             if s.where == "accelerator":
@@ -197,26 +228,21 @@ def bench_networks(runs: list[NetworkRun], cfg, transport_for, boards, progress=
         model = estimate_network(net, cfg, batch=1)
         cycles = sum(s.cycles for s in stats if s.cycles)
         macs = sum(s.macs for s in stats)
-        params = sum(layer.weight.size + layer.bias.size for layer in _accel_layers(net))
         rtl = {"config": cfg.name, "cycles": cycles}
-        entry = {
-            "network": run.name,
-            "input_shape": list(net.input_shape),
-            "layers_accelerator": sum(1 for s in stats if s.where == "accelerator"),
-            "layers_host": sum(1 for s in stats if s.where == "host"),
-            "macs": macs,
-            "parameters": int(params),
-            "weight_bytes": int(sum(layer.weight.size for layer in _accel_layers(net))),
-            "config": cfg.name,
-            "cycles": cycles,
-            "model_cycles": model.cycles,
-            "utilization": cfg.utilization(macs, cycles),
-            "golden_match": exact,
-            "layers": _layer_rows(stats, model.layers),
-            "rtl_seconds": rtl_seconds,
-            "quantize_seconds": run.quantize_seconds,
-            "boards": [_board_row(run, b, cfg, rtl) for b in boards],
-        }
+        entry.update(
+            runs=True,
+            error=None,
+            macs=macs,
+            layers_accelerator=sum(1 for s in stats if s.where == "accelerator"),
+            layers_host=sum(1 for s in stats if s.where == "host"),
+            cycles=cycles,
+            model_cycles=model.cycles,
+            utilization=cfg.utilization(macs, cycles),
+            golden_match=exact,
+            layers=_layer_rows(stats, model.layers),
+            rtl_seconds=rtl_seconds,
+            boards=[_board_row(run, b, cfg, rtl) for b in boards],
+        )
         progress(
             f"  {run.name}: {cycles} cycles on the RTL (model {model.cycles}), utilization "
             f"{entry['utilization']:.3f}, {'bit-exact with golden' if exact else 'GOLDEN MISMATCH'}"
@@ -244,6 +270,12 @@ def format_table(results: list[dict], cfg) -> list[str]:
         f"  {'network':<17} {'MACs':>10} {'params':>8} {cfg.name + ' cycles':>16} {'util':>5}",
     ]
     for r in results:
+        if not r["runs"]:
+            lines.append(
+                f"  {r['network']:<17} {r['macs']:>10} {r['parameters']:>8}  does not run: "
+                f"{r['error']}"
+            )
+            continue
         lines.append(
             f"  {r['network']:<17} {r['macs']:>10} {r['parameters']:>8} {r['cycles']:>16} "
             f"{r['utilization']:>5.3f}"

@@ -190,7 +190,7 @@ def run_networks(args: argparse.Namespace) -> int:
         print(line)
     for note in bn.NOTES:
         print(f"  {note}")
-    exact = all(r["golden_match"] for r in results)
+    exact = all(r["golden_match"] is not False for r in results)
     write_report(
         args.report,
         {

@@ -49,7 +49,7 @@ def test_bench_networks_report(tmp_path):
     nets = {n["network"]: n for n in rep["networks"]}
     assert list(nets) == ["ds_cnn", "fc_autoencoder"]
     for name, n in nets.items():
-        assert n["golden_match"], name
+        assert n["runs"] and n["golden_match"], name
         assert n["cycles"] == n["model_cycles"], "the perf model is cycle-exact on the RTL"
         acc = [row for row in n["layers"] if row["where"] == "accelerator"]
         assert sum(row["cycles"] for row in acc) == n["cycles"]
@@ -81,14 +81,19 @@ def test_bench_networks_report(tmp_path):
 
 
 def test_bench_networks_board_preset_measured_on_rtl(tmp_path):
-    """With --config a board's preset, that board's row is measured on the RTL."""
+    """With --config a board's preset, that board's row is measured on the RTL; a network
+    the preset cannot compile is reported as not running, the others still measured."""
     report = tmp_path / "r.json"
     res = _run(
-        "bench", "--networks", "--network", "ds_cnn", "--config", "icebreaker",
-        "--report", str(report),
+        "bench", "--networks", "--network", "fc_autoencoder", "--network", "ds_cnn",
+        "--config", "icebreaker", "--report", str(report),
     )  # fmt: skip
     assert res.returncode == 0, res.stdout + res.stderr
-    (n,) = json.loads(report.read_text())["networks"]
+    ae, n = json.loads(report.read_text())["networks"]
+    assert not ae["runs"] and "max_k = 511" in ae["error"] and ae["golden_match"] is None
+    assert ae["macs"] == 264192 and ae["cycles"] is None
+    assert {b["board"]: b["runs"] for b in ae["boards"]}["ulx3s-85f"]
+    assert n["runs"] and n["golden_match"]
     rows = {b["board"]: b for b in n["boards"]}
     assert rows["icebreaker"]["cycles_source"] == "rtl"
     assert rows["icebreaker"]["cycles"] == n["cycles"] == rows["icebreaker"]["model_cycles"]
