@@ -30,6 +30,7 @@ from .kernels import (
     depthwise_im2col,
     im2col,
     max_pool_int8,
+    requantize_int8,
     softmax_int8,
 )
 from .layer_params import (
@@ -57,7 +58,7 @@ from .network import (
 )
 from .runtime import Transport, run, run_many
 
-__all__ = ["LayerStats", "run_network"]
+__all__ = ["LayerStats", "run_network", "k_chunks"]
 
 
 @dataclass(frozen=True)
@@ -95,18 +96,39 @@ def _gemm_layer(layer, x, q: QuantParams, config: AccelConfig, transport: Transp
         a, (ho, wo) = im2col(x, layer.weight.shape[2:], layer.stride, layer.pads, q.zero_point)
         w2 = layer.weight.reshape(layer.weight.shape[0], -1)
     folded = _check_bias_range(layer.name, bias - q.zero_point * w2.astype(np.int64).sum(axis=1))
-    program = compile_gemm(
-        config,
-        a,
-        np.ascontiguousarray(w2.T),
-        bias=folded,
-        requant=Requant(mult, shift, zp, lo, hi),
-    )
-    res = run(program, transport)
-    out = res.output
+    b = np.ascontiguousarray(w2.T)
+    if a.shape[1] > config.max_k:
+        out, cycles = _split_k_gemm(
+            a, b, folded, Requant(mult, shift, zp, lo, hi), config, transport
+        )
+        macs = a.shape[0] * a.shape[1] * b.shape[1]
+    else:
+        program = compile_gemm(config, a, b, bias=folded, requant=Requant(mult, shift, zp, lo, hi))
+        res = run(program, transport)
+        out, cycles, macs = res.output, res.cycles, program.macs
     if isinstance(layer, Conv2D):
         out = out.reshape(x.shape[0], ho, wo, -1).transpose(0, 3, 1, 2)
-    return np.ascontiguousarray(out), res.cycles, program.macs
+    return np.ascontiguousarray(out), cycles, macs
+
+
+def k_chunks(k: int, max_k: int) -> list[slice]:
+    """``ceil(k / max_k)`` slices of 0..k, as equal as possible, none longer than max_k."""
+    n = -(-k // max_k)
+    edges = [round(i * k / n) for i in range(n + 1)]
+    return [slice(lo, hi) for lo, hi in zip(edges, edges[1:], strict=False)]
+
+
+def _split_k_gemm(a, b, bias, rq: Requant, config: AccelConfig, transport: Transport):
+    """A GEMM whose K exceeds the config's ``max_k`` (the reduction its accumulator is
+    proven for): raw int32 GEMMs over K chunks of at most ``max_k`` in one session, their
+    partial sums added exactly on the host, then bias and the TFLite output stage on the
+    host (`kernels.requantize_int8`). Returns (int8 output, cycles of the session)."""
+    programs = [compile_gemm(config, a[:, s], b[s]) for s in k_chunks(a.shape[1], config.max_k)]
+    results = run_many(programs, transport)
+    acc = sum(r.output.astype(np.int64) for r in results)
+    out = requantize_int8(acc, bias, rq.multiplier, rq.shift, rq.zero_point, rq.act_min, rq.act_max)
+    cycles = [r.cycles for r in results]
+    return out, (sum(cycles) if all(c is not None for c in cycles) else None)
 
 
 def _depthwise_layer(layer, x, q: QuantParams, config: AccelConfig, transport: Transport):

@@ -15,6 +15,7 @@ __all__ = [
     "depthwise_im2col",
     "softmax_int8",
     "add_int8",
+    "requantize_int8",
     "add_params",
     "quantize_multiplier",
     "out_size",
@@ -153,6 +154,23 @@ def _scale_down(x: np.ndarray, multiplier: int, shift: int) -> np.ndarray:
     e = -shift
     mask = (1 << e) - 1
     return (h >> e) + ((h & mask) > ((mask >> 1) + (h < 0)))
+
+
+def requantize_int8(acc, bias, multiplier, shift, zero_point, act_min, act_max) -> np.ndarray:
+    """The accelerator's output stage on the host (TFLite int8, per output channel along
+    the last axis): ``sat32(acc + bias)``, saturating left shift by ``max(shift, 0)``,
+    SaturatingRoundingDoublingHighMul by ``multiplier``, RoundingDivideByPOT by
+    ``max(-shift, 0)``, plus ``zero_point``, clamped to [act_min, act_max]. ``acc``: int64
+    accumulators (..., N); ``bias``/``multiplier``/``shift``: (N,)."""
+    lo32, hi32 = -(2**31), 2**31 - 1
+    x = np.clip(np.asarray(acc, np.int64) + np.asarray(bias, np.int64), lo32, hi32)
+    s = np.asarray(shift, np.int64)
+    x = np.clip(x << np.maximum(s, 0), lo32, hi32)
+    h = _srdhm(x, np.asarray(multiplier, np.int64))
+    e = np.maximum(-s, 0)
+    mask = (np.int64(1) << e) - 1
+    y = (h >> e) + ((h & mask) > ((mask >> 1) + (h < 0)))
+    return np.clip(y + int(zero_point), int(act_min), int(act_max)).astype(np.int8)
 
 
 def add_int8(x1, x2, params: dict) -> np.ndarray:
