@@ -16,6 +16,7 @@ import numpy as np
 from .common import (
     UsageError,
     add_sim_argument,
+    check_fits_board,
     check_report_path,
     config_by_name,
     layer_rows,
@@ -97,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         cfg = config_by_name(args.config)
     if board:
-        _check_fits(cfg, board)
+        check_fits_board(cfg, board)
     check_report_path(args)
     transport = _Counting(sim_transport(args, cfg, waves=args.waves))
     t0 = time.monotonic()
@@ -202,23 +203,6 @@ def run(args: argparse.Namespace) -> int:
         },
     )
     return 0 if exact else 1
-
-
-def _check_fits(cfg, board) -> None:
-    """A config the board cannot hold is refused (one line): another target, or a
-    generic config whose array, DSPs or buffers exceed the board's device."""
-    import dataclasses
-
-    if cfg.target == board.target:
-        return
-    if cfg.target != "generic":
-        raise UsageError(
-            f"config '{cfg.name}' is for target {cfg.target}, board {board.name} is {board.target}"
-        )
-    try:
-        dataclasses.replace(cfg, target=board.target)
-    except ValueError as exc:
-        raise UsageError(f"config '{cfg.name}' does not fit board {board.name}: {exc}") from None
 
 
 class _Counting:

@@ -13,10 +13,15 @@ import re
 import time
 from pathlib import Path
 
-from .common import UsageError, check_report_path, config_by_name, write_report
+from .common import (
+    UsageError,
+    check_baud,
+    check_fits_board,
+    check_report_path,
+    config_by_name,
+    write_report,
+)
 
-#: Serial rates ``--baud`` accepts (as ``macforge matmul``).
-MIN_BAUD, MAX_BAUD = 300, 12_000_000
 #: Largest batch ``--batch`` accepts.
 MAX_BATCH = 65536
 #: Largest M x K x N ``--gemm`` compiles (the program's words are built in Python).
@@ -73,8 +78,8 @@ def _clock_and_baud(args, cfg, board) -> tuple[float | None, int | None]:
     """The clock (Hz) for latency and the serial rate for link time, or None each."""
     if args.freq is not None and not (math.isfinite(args.freq) and 1 <= args.freq <= 500):
         raise UsageError(f"--freq must be a clock in MHz between 1 and 500, got {args.freq:g}")
-    if args.baud is not None and not MIN_BAUD <= args.baud <= MAX_BAUD:
-        raise UsageError(f"--baud must be in [{MIN_BAUD}, {MAX_BAUD}], got {args.baud}")
+    if args.baud is not None:
+        check_baud(args.baud)
     clk = args.freq * 1e6 if args.freq is not None else (board.clk_hz if board else None)
     baud = args.baud
     if baud is None and board:
@@ -97,9 +102,7 @@ def _check_inputs(args):
     else:
         cfg = config_by_name(args.config)
     if board:
-        from .cmd_demo import _check_fits
-
-        _check_fits(cfg, board)
+        check_fits_board(cfg, board)
     if args.gemm is not None:
         args.shape = _parse_gemm(args.gemm)
         if args.shape[1] > cfg.max_k:

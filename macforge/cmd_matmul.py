@@ -14,6 +14,7 @@ from macforge.host.serial import DEFAULT_BAUD
 from .common import (
     UsageError,
     add_sim_argument,
+    check_baud,
     check_output_path,
     check_report_path,
     config_by_name,
@@ -60,10 +61,6 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-#: Serial rates `--baud` accepts (the USB-UARTs of the supported boards top out at 12 Mbaud).
-MIN_BAUD, MAX_BAUD = 300, 12_000_000
-
-
 def _check_link_options(args) -> None:
     """``--baud`` only with ``--port`` and within range; simulator options not with it."""
     if not args.port:
@@ -83,8 +80,7 @@ def _check_link_options(args) -> None:
         raise UsageError(f"{'/'.join(sim_opts)} select a simulation; they do not apply with --port")
     if args.baud is None:
         args.baud = DEFAULT_BAUD
-    if not MIN_BAUD <= args.baud <= MAX_BAUD:
-        raise UsageError(f"--baud must be in [{MIN_BAUD}, {MAX_BAUD}], got {args.baud}")
+    check_baud(args.baud)
 
 
 def _load_operands(args):

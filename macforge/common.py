@@ -25,6 +25,8 @@ __all__ = [
     "sim_figures",
     "sim_transport",
     "cluster_client",
+    "check_fits_board",
+    "check_baud",
 ]
 
 
@@ -229,3 +231,32 @@ def cluster_client(address: str | None):
         return connect(address)
     except ClusterError as exc:
         raise UsageError(str(exc)) from None
+
+
+def check_fits_board(cfg, board) -> None:
+    """A config the board cannot hold is refused (one line): another target, or a
+    generic config whose array, DSPs or buffers exceed the board's device."""
+    import dataclasses
+
+    if cfg.target == board.target:
+        return
+    if cfg.target != "generic":
+        raise UsageError(
+            f"config '{cfg.name}' is for target {cfg.target}, board {board.name} is {board.target}"
+        )
+    try:
+        dataclasses.replace(cfg, target=board.target)
+    except ValueError as exc:
+        raise UsageError(f"config '{cfg.name}' does not fit board {board.name}: {exc}") from None
+
+
+#: Serial rates a ``--baud`` option accepts (the UART bridges of the supported boards
+#: top out at 12 Mbaud).
+MIN_BAUD, MAX_BAUD = 300, 12_000_000
+
+
+def check_baud(baud: int) -> int:
+    """``baud`` if it is within [MIN_BAUD, MAX_BAUD], else a one-line `UsageError`."""
+    if not MIN_BAUD <= baud <= MAX_BAUD:
+        raise UsageError(f"--baud must be in [{MIN_BAUD}, {MAX_BAUD}], got {baud}")
+    return baud
