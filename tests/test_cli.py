@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from macforge.cli import main
+from macforge.cli import COMMANDS, main
 from macforge.fpga.boards import BOARDS
 from macforge.sim import golden, runner
 
@@ -23,7 +23,8 @@ def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize(
-    "command", [[], ["demo"], ["verilog"], ["matmul"], ["bench"], ["run"], ["build"]]
+    "command",
+    [[], *([m.__name__.rsplit("cmd_", 1)[1]] for m in COMMANDS), ["verify", "prove"]],
 )
 def test_help(command):
     res = _run(*command, "--help")
