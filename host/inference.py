@@ -111,6 +111,12 @@ def _gemm_layer(layer, x, q: QuantParams, config: AccelConfig, transport: Transp
     return np.ascontiguousarray(out), cycles, macs
 
 
+def _session_cycles(results) -> int | None:
+    """Cycles of a layer's programs run in one session (None when a transport has none)."""
+    cycles = [r.cycles for r in results]
+    return sum(cycles) if all(c is not None for c in cycles) else None
+
+
 def k_chunks(k: int, max_k: int) -> list[slice]:
     """``ceil(k / max_k)`` slices of 0..k, as equal as possible, none longer than max_k."""
     n = -(-k // max_k)
@@ -127,8 +133,7 @@ def _split_k_gemm(a, b, bias, rq: Requant, config: AccelConfig, transport: Trans
     results = run_many(programs, transport)
     acc = sum(r.output.astype(np.int64) for r in results)
     out = requantize_int8(acc, bias, rq.multiplier, rq.shift, rq.zero_point, rq.act_min, rq.act_max)
-    cycles = [r.cycles for r in results]
-    return out, (sum(cycles) if all(c is not None for c in cycles) else None)
+    return out, _session_cycles(results)
 
 
 def _depthwise_layer(layer, x, q: QuantParams, config: AccelConfig, transport: Transport):
@@ -163,9 +168,7 @@ def _depthwise_layer(layer, x, q: QuantParams, config: AccelConfig, transport: T
     out = np.empty((x.shape[0], c, ho, wo), np.int8)
     for sl, res in zip(groups, results, strict=True):
         out[:, sl] = res.output.reshape(x.shape[0], ho, wo, -1).transpose(0, 3, 1, 2)
-    cycles = [r.cycles for r in results]
-    total = sum(cycles) if all(cyc is not None for cyc in cycles) else None
-    return out, total, x.shape[0] * ho * wo * c * taps
+    return out, _session_cycles(results), x.shape[0] * ho * wo * c * taps
 
 
 def _avg(x, kernel, stride, pads, q: QuantParams, out: QuantParams | None) -> np.ndarray:

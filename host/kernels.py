@@ -103,12 +103,7 @@ def avg_pool_requant_int8(x, kernel, stride, pads, zp_in, multipliers, shifts, z
     acc = (win - zp_in).sum(axis=-1).astype(np.int64)
     m = np.asarray(multipliers, np.int64)[cnt]
     sh = np.asarray(shifts, np.int64)[cnt]
-    left = np.maximum(sh, 0)
-    x32 = np.clip(acc << left, -(2**31), 2**31 - 1)
-    h = _srdhm(x32, m)
-    e = np.maximum(-sh, 0)
-    mask = (np.int64(1) << e) - 1
-    out = (h >> e) + ((h & mask) > ((mask >> 1) + (h < 0))) + zp_out
+    out = _multiply_by_quantized_multiplier(acc, m, sh) + zp_out
     return np.clip(out, -128, 127).astype(np.int8)
 
 
@@ -148,12 +143,23 @@ def _srdhm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where((a == -(2**31)) & (b == -(2**31)), 2**31 - 1, high)
 
 
+def _rdbpot(x: np.ndarray, e) -> np.ndarray:
+    """RoundingDivideByPOT: x / 2**e rounded half away from zero (e >= 0, broadcast)."""
+    mask = (np.int64(1) << e) - 1
+    return (x >> e) + ((x & mask) > ((mask >> 1) + (x < 0)))
+
+
+def _multiply_by_quantized_multiplier(x: np.ndarray, multiplier, shift) -> np.ndarray:
+    """TFLite MultiplyByQuantizedMultiplier on int32 values ``x`` (int64 arrays): saturating
+    left shift by ``max(shift, 0)``, SRDHM by ``multiplier``, RDBPOT by ``max(-shift, 0)``."""
+    s = np.asarray(shift, np.int64)
+    shifted = np.clip(x << np.maximum(s, 0), -(2**31), 2**31 - 1)
+    return _rdbpot(_srdhm(shifted, np.asarray(multiplier, np.int64)), np.maximum(-s, 0))
+
+
 def _scale_down(x: np.ndarray, multiplier: int, shift: int) -> np.ndarray:
     """x * multiplier * 2**(shift - 31) with TFLite rounding, for shift <= 0."""
-    h = _srdhm(x.astype(np.int64), np.int64(multiplier))
-    e = -shift
-    mask = (1 << e) - 1
-    return (h >> e) + ((h & mask) > ((mask >> 1) + (h < 0)))
+    return _rdbpot(_srdhm(x.astype(np.int64), np.int64(multiplier)), -shift)
 
 
 def requantize_int8(acc, bias, multiplier, shift, zero_point, act_min, act_max) -> np.ndarray:
@@ -162,14 +168,8 @@ def requantize_int8(acc, bias, multiplier, shift, zero_point, act_min, act_max) 
     SaturatingRoundingDoublingHighMul by ``multiplier``, RoundingDivideByPOT by
     ``max(-shift, 0)``, plus ``zero_point``, clamped to [act_min, act_max]. ``acc``: int64
     accumulators (..., N); ``bias``/``multiplier``/``shift``: (N,)."""
-    lo32, hi32 = -(2**31), 2**31 - 1
-    x = np.clip(np.asarray(acc, np.int64) + np.asarray(bias, np.int64), lo32, hi32)
-    s = np.asarray(shift, np.int64)
-    x = np.clip(x << np.maximum(s, 0), lo32, hi32)
-    h = _srdhm(x, np.asarray(multiplier, np.int64))
-    e = np.maximum(-s, 0)
-    mask = (np.int64(1) << e) - 1
-    y = (h >> e) + ((h & mask) > ((mask >> 1) + (h < 0)))
+    x = np.clip(np.asarray(acc, np.int64) + np.asarray(bias, np.int64), -(2**31), 2**31 - 1)
+    y = _multiply_by_quantized_multiplier(x, multiplier, shift)
     return np.clip(y + int(zero_point), int(act_min), int(act_max)).astype(np.int8)
 
 
