@@ -27,6 +27,7 @@ __all__ = [
     "run",
     "run_many",
     "check_same_hardware",
+    "program_segment",
 ]
 
 
@@ -83,7 +84,9 @@ _POST = cmd_counters(clear=False) + cmd_status(clear=False)
 _POST_RESULTS = len(isa.COUNTER_NAMES) + 1
 
 
-def _segment(program: Program) -> Segment:
+def program_segment(program: Program) -> Segment:
+    """The segment `run` sends for ``program``: STATUS/COUNTERS around its words, with
+    the measured span (``measure``) on the program itself."""
     words = [*_PRE, *program.words, *_POST]
     return Segment(
         words=words,
@@ -134,5 +137,5 @@ def run_many(
     """Run several programs in one transport session (one simulation, one board link)."""
     for p in programs:
         check_same_hardware(p.config, transport.config)
-    results = transport.execute([_segment(p) for p in programs])
+    results = transport.execute([program_segment(p) for p in programs])
     return [_finish(p, r, check) for p, r in zip(programs, results, strict=True)]

@@ -153,9 +153,9 @@ def run(args: argparse.Namespace) -> int:
             estimate=est,
         )
         if baud is not None:
-            from macforge.host.runtime import _segment
+            from macforge.host.runtime import program_segment
 
-            seg = _segment(program)
+            seg = program_segment(program)
             layer.link = perfmodel.link_seconds([len(seg.words)], seg.results, cfg.bus_bytes, baud)
         net = perfmodel.NetworkEstimate(
             config=cfg.name,

@@ -62,11 +62,11 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from macforge.hw import isa
+from macforge.hw.array import SystolicArray
 from macforge.hw.config import AccelConfig
 from macforge.hw.decoder import LOAD_OVERHEAD_CYCLES, MATMUL_CYCLES
 from macforge.hw.engine import START_CYCLES, STORE_QUEUE_DEPTH
 from macforge.hw.link_protocol import MAX_DATA_WORDS
-from macforge.hw.pe import ProcessingElement
 from macforge.hw.skid import SkidBuffer
 from macforge.hw.store import StoreUnit
 
@@ -134,15 +134,15 @@ class Timing:
         unit = StoreUnit(config)
         rq = unit.requantizer()
         skid = SkidBuffer(1)
-        for built in (unit, rq, skid):  # built only to read their figures
+        array = SystolicArray(config)
+        for built in (unit, rq, skid, array):  # built only to read their figures
             built._MustUse__silence = True
         return cls(
             load_overhead=LOAD_OVERHEAD_CYCLES,
             matmul_cycles=MATMUL_CYCLES,
             engine_start=START_CYCLES,
-            min_k=max(config.rows, config.cols),
-            # input register, then the PE pipeline (as `SystolicArray.latency`)
-            array_latency=1 + ProcessingElement.LATENCY,
+            min_k=array.min_k,
+            array_latency=array.latency,
             fifo_latency=2,  # `hw.block_fifo.BlockFIFO`: write, then its RAM read register
             rq_interval=rq.interval,
             rq_latency=rq.latency,
@@ -585,11 +585,11 @@ def estimate_program(program, config: AccelConfig | None = None) -> ProgramEstim
     ``config`` defaults to the program's own; another one must describe the same
     hardware (`host.runtime.check_same_hardware`).
     """
-    from macforge.host.runtime import _segment, check_same_hardware
+    from macforge.host.runtime import check_same_hardware, program_segment
 
     cfg = program.config if config is None else config
     check_same_hardware(program.config, cfg)
-    seg = _segment(program)
+    seg = program_segment(program)
     walk = _walk(cfg, seg.words)
     first, last = seg.measure
     if len(walk.deliver) != seg.results:

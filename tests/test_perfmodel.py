@@ -117,14 +117,14 @@ def test_model_is_fast_and_consistent():
     (as `ModelTransport` uses it) gives the same cycles as `estimate_program`."""
     import time
 
-    from macforge.host.runtime import _segment
+    from macforge.host.runtime import program_segment
 
     cfg = preset("default")
     prog = perfmodel.gemm_program(cfg, 256, 256, 256)
     t0 = time.monotonic()
     est = perfmodel.estimate_program(prog)
     assert time.monotonic() - t0 < 5.0  # 0.24 s measured on a busy 2-core machine
-    seg = perfmodel.estimate_segments(cfg, [_segment(prog), _segment(prog)])
+    seg = perfmodel.estimate_segments(cfg, [program_segment(prog), program_segment(prog)])
     assert seg[0].cycles == est.cycles
     assert abs(seg[1].cycles - est.cycles) <= 1
     assert est.to_dict()["phases"] == est.phases
