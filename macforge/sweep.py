@@ -166,23 +166,17 @@ def _point_name(f: dict) -> str:
 
 
 def _resources(p: _Point, cfg: AccelConfig, spec: dict) -> None:
-    from macforge.fpga.build import BuildError, build, synthesize
+    """Resources and fit of the point's board; with ``pnr`` the place-and-route build
+    (its own synthesis: not run twice) gives them, and Yosys alone only when the build
+    fails, for the counts of a design that does not fit."""
+    from macforge.fpga.build import BuildError, build
 
     board = _board_for(cfg.target)
     if board is None:
         return
     p.board = board.name
     with tempfile.TemporaryDirectory(prefix="macforge-sweep-") as tmp:
-        try:
-            rep = synthesize(board, cfg, build_dir=Path(tmp) / "synth", progress=lambda s: None)
-        except BuildError as exc:
-            p.valid, p.error = False, f"synthesis failed: {exc}"
-            return
-        for key in ("luts", "dsps", "brams"):
-            setattr(p, key, rep.get(key))
-            setattr(p, f"{key}_total", rep.get(f"{key}_total"))
-        p.fits = bool(rep["fits"])
-        if spec["pnr"] and p.fits:
+        if spec["pnr"]:
             try:
                 res = build(
                     board,
@@ -193,11 +187,35 @@ def _resources(p: _Point, cfg: AccelConfig, spec: dict) -> None:
                     progress=lambda s: None,
                 )
             except BuildError as exc:
-                p.fits, p.error = False, f"place and route failed: {exc}"
+                if _synthesised(p, board, cfg, Path(tmp)) and p.fits:
+                    p.fits, p.error = False, f"place and route failed: {exc}"
                 return
+            _counts(p, res.report)
+            p.fits = True
             p.fmax_mhz = res.report["fmax_mhz_median"]
             p.fmax_mhz_by_seed = res.report["fmax_mhz_by_seed"]
-            p.luts = res.report.get("luts", p.luts)
+        else:
+            _synthesised(p, board, cfg, Path(tmp))
+
+
+def _counts(p: _Point, report: dict) -> None:
+    for key in ("luts", "dsps", "brams"):
+        setattr(p, key, report.get(key))
+        setattr(p, f"{key}_total", report.get(f"{key}_total"))
+
+
+def _synthesised(p: _Point, board, cfg: AccelConfig, tmp: Path) -> bool:
+    """Yosys counts and fit into ``p``; False (point invalid) when synthesis fails."""
+    from macforge.fpga.build import BuildError, synthesize
+
+    try:
+        rep = synthesize(board, cfg, build_dir=tmp / "synth", progress=lambda s: None)
+    except BuildError as exc:
+        p.valid, p.error = False, f"synthesis failed: {exc}"
+        return False
+    _counts(p, rep)
+    p.fits = bool(rep["fits"])
+    return True
 
 
 def _workload(cfg: AccelConfig, spec: dict) -> list[dict]:
