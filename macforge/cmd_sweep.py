@@ -15,7 +15,7 @@ import os
 import time
 from pathlib import Path
 
-from .common import UsageError, cluster_client, config_by_name, write_bytes
+from .common import UsageError, check_output_dir, cluster_client, config_by_name, write_bytes
 
 OUTPUTS = ("sweep.json", "sweep.csv", "sweep_workload.csv")
 
@@ -109,18 +109,6 @@ def _shapes(texts, what: str, n: int) -> tuple[tuple[int, ...], ...]:
     return tuple(shapes)
 
 
-def _check_out(path: str) -> Path:
-    out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {path!r} exists and is not a folder")
-    parent = out.parent
-    if not parent.is_dir():
-        raise UsageError(f"--out folder {str(parent)!r} does not exist")
-    if not os.access(out if out.exists() else parent, os.W_OK):
-        raise UsageError(f"cannot write into {str(out if out.exists() else parent)!r}")
-    return out
-
-
 def spec_from_args(args: argparse.Namespace):
     """The `SweepSpec` the options ask for; every problem a `UsageError` (no work done)."""
     from macforge.hw.devices import DEVICES
@@ -208,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
     from .sweep import evaluate_point, pareto_front, summary_rows, workload_rows
     from .sweep_plots import render_plots
 
-    out = _check_out(args.out)
+    out = check_output_dir(args.out, "--out")
     spec = spec_from_args(args)
     client = cluster_client(args.cluster)
     jobs = spec.points()

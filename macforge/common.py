@@ -17,6 +17,7 @@ __all__ = [
     "write_bytes",
     "load_array",
     "check_output_path",
+    "check_output_dir",
     "check_report_path",
     "save_array",
     "load_npy",
@@ -172,6 +173,27 @@ def check_output_path(path: str, what: str = "output", inputs=()) -> Path:
     except OSError as exc:
         raise UsageError(f"cannot write {what} into {str(parent)!r} ({exc.strerror})") from None
     return out
+
+
+def check_output_dir(path: str, what: str) -> Path:
+    """``path`` as a folder this command may create or fill, checked before any work: not
+    a file, its parent exists, and a file can be created in it (or in its parent when it
+    does not exist yet). Nothing is created."""
+    d = Path(path)
+    if d.exists() and not d.is_dir():
+        raise UsageError(f"{what} {path!r} exists and is not a folder")
+    if not d.exists() and not d.parent.is_dir():
+        raise UsageError(f"{what}'s parent {str(d.parent)!r} does not exist")
+    target = d if d.exists() else d.parent
+    try:
+        fd, probe = tempfile.mkstemp(dir=target, prefix=".macforge-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write {what} {path!r} into {str(target)!r} ({exc.strerror})"
+        ) from None
+    return d
 
 
 def check_report_path(args, inputs=(), outputs=()) -> None:

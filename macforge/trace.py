@@ -21,14 +21,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from .common import UsageError, save_array, write_bytes
+from .common import UsageError, check_output_dir, save_array, write_bytes
 
 __all__ = ["TRACE_FILE", "check_trace_dir", "compare_layers", "write_trace"]
 
@@ -44,28 +42,12 @@ def check_trace_dir(path: str, others=()) -> Path:
     for other in others:
         if other and Path(other).resolve() == d.resolve():
             raise UsageError(f"trace folder {path!r} is also an input or output of this command")
-    if d.exists():
-        if not d.is_dir():
-            raise UsageError(f"trace folder {path!r} exists and is not a folder")
-        if any(d.iterdir()) and not (d / TRACE_FILE).is_file():
-            raise UsageError(
-                f"trace folder {path!r} holds files but no {TRACE_FILE}; give a new or "
-                "empty folder (or a previous trace)"
-            )
-        probe_in = d
-    else:
-        parent = d.parent
-        if not parent.is_dir():
-            raise UsageError(f"trace folder's parent {str(parent)!r} does not exist")
-        probe_in = parent
-    try:
-        fd, probe = tempfile.mkstemp(dir=probe_in, prefix=".macforge-probe-")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
+    check_output_dir(path, "trace folder")
+    if d.is_dir() and any(d.iterdir()) and not (d / TRACE_FILE).is_file():
         raise UsageError(
-            f"cannot write trace folder {path!r} into {str(probe_in)!r} ({exc.strerror})"
-        ) from None
+            f"trace folder {path!r} holds files but no {TRACE_FILE}; give a new or "
+            "empty folder (or a previous trace)"
+        )
     return d
 
 
